@@ -1,0 +1,62 @@
+"""`Curves`: a training history as aligned numpy arrays.
+
+Every loader in `keras_curvewatch.history` returns one. This module imports
+neither keras nor tensorflow.
+"""
+
+import dataclasses
+
+import numpy as np
+
+# Old Keras 2 names and their Keras 3 spellings, so rules see one name.
+KEY_ALIASES = {
+    "acc": "accuracy",
+    "val_acc": "val_accuracy",
+    "lr": "learning_rate",
+}
+
+
+@dataclasses.dataclass
+class Curves:
+    """Per-epoch training curves, aligned on one epoch axis.
+
+    Args:
+        values: dict of str to 1-D float64 `np.ndarray`, one per logged key
+            (`"loss"`, `"val_loss"`, `"accuracy"`, ...). All have the same
+            length as `epochs`; NaN marks a missing or non-finite value.
+        epochs: 1-D int `np.ndarray`. The epoch label of each row, 0-based
+            as in `History` and `CSVLogger` (a resumed run may start at 15).
+        source: str. Where the curves came from, for messages.
+        notes: list of str. What the loader had to decide, e.g. which of
+            several appended runs it kept.
+    """
+
+    values: dict
+    epochs: np.ndarray = None
+    source: str = "<dict>"
+    notes: list = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.values = {
+            str(k): np.asarray(v, dtype=np.float64).reshape(-1)
+            for k, v in self.values.items()
+        }
+        n = len(next(iter(self.values.values()))) if self.values else 0
+        if self.epochs is None:
+            self.epochs = np.arange(n, dtype=np.int64)
+        self.epochs = np.asarray(self.epochs, dtype=np.int64).reshape(-1)
+
+    @property
+    def n_epochs(self):
+        """int. Number of rows."""
+        return int(len(self.epochs))
+
+    def __contains__(self, key):
+        return key in self.values
+
+    def get(self, key):
+        """Returns the curve for `key`, or None."""
+        return self.values.get(key)
+
+    def keys(self):
+        return list(self.values.keys())

@@ -1,0 +1,97 @@
+"""The diagnosis rules: one pure function per diagnosis, one registry.
+
+Each rule has the signature `rule(inp: RuleInput) -> list[Finding]`.
+"""
+
+from keras_curvewatch.rules.base import RuleInput
+from keras_curvewatch.rules.batch import unshuffled_data_rule
+from keras_curvewatch.rules.context import context_findings
+from keras_curvewatch.rules.context import context_rule
+from keras_curvewatch.rules.training import diverging_rule
+from keras_curvewatch.rules.training import loss_spike_rule
+from keras_curvewatch.rules.training import nan_loss_rule
+from keras_curvewatch.rules.training import not_converged_rule
+from keras_curvewatch.rules.training import not_learning_rule
+from keras_curvewatch.rules.training import plateau_then_drop_rule
+from keras_curvewatch.rules.training import train_oscillation_rule
+from keras_curvewatch.rules.validation import metric_loss_mismatch_rule
+from keras_curvewatch.rules.validation import noisy_best_epoch_rule
+from keras_curvewatch.rules.validation import overfitting_rule
+from keras_curvewatch.rules.validation import val_fluctuation_rule
+from keras_curvewatch.findings import SEVERITY_RANK
+
+RULES = (
+    nan_loss_rule,
+    diverging_rule,
+    not_learning_rule,
+    overfitting_rule,
+    not_converged_rule,
+    plateau_then_drop_rule,
+    train_oscillation_rule,
+    val_fluctuation_rule,
+    loss_spike_rule,
+    metric_loss_mismatch_rule,
+    noisy_best_epoch_rule,
+    context_rule,
+    unshuffled_data_rule,
+)
+
+# Once a loss is NaN or not learning at all, the finer diagnoses of its
+# shape are noise: these codes are dropped for the same curve.
+_SUPERSEDED_BY = {
+    "nan_loss": ("diverging", "not_learning", "not_converged",
+                 "train_oscillation", "loss_spike", "plateau_then_drop"),
+    "not_learning": ("not_converged", "plateau_then_drop", "overfitting",
+                     "noisy_best_epoch"),
+    "diverging": ("not_converged", "train_oscillation"),
+}
+
+
+def merge_findings(findings):
+    """Keeps one finding per code (the most severe, evidence merged) and
+    drops findings made moot by a more basic one."""
+    by_code = {}
+    for finding in findings:
+        kept = by_code.get(finding.code)
+        if kept is None:
+            by_code[finding.code] = finding
+            continue
+        first, second = (
+            (finding, kept) if SEVERITY_RANK[finding.severity]
+            > SEVERITY_RANK[kept.severity] else (kept, finding)
+        )
+        evidence = dict(second.evidence)
+        evidence.update(first.evidence)
+        causes = list(first.causes) + [
+            c for c in second.causes if c[0] not in dict(first.causes)
+        ]
+        by_code[finding.code] = type(first)(
+            code=first.code, severity=first.severity, message=first.message,
+            series=first.series, epoch=first.epoch, evidence=evidence,
+            causes=tuple(causes), suggestion=first.suggestion,
+        )
+    moot = set()
+    for code, dropped in _SUPERSEDED_BY.items():
+        if code in by_code:
+            moot.update(dropped)
+    return [f for c, f in by_code.items() if c not in moot]
+
+
+def run_rules(inp, rules=RULES):
+    """Runs `rules` on `inp` and merges the findings.
+
+    Args:
+        inp: `RuleInput`.
+        rules: sequence of rule functions. Defaults to `RULES`.
+
+    Returns:
+        list of `Finding`, one per code.
+    """
+    findings = []
+    for rule in rules:
+        findings.extend(rule(inp))
+    return merge_findings(findings)
+
+
+__all__ = ["RULES", "RuleInput", "context_findings", "merge_findings",
+           "run_rules"]

@@ -1,0 +1,91 @@
+"""Rules on per-batch training losses: a loss that repeats every epoch."""
+
+from keras_curvewatch.findings import CRITICAL
+from keras_curvewatch.findings import Finding
+from keras_curvewatch.findings import INFO
+from keras_curvewatch.findings import WARNING
+from keras_curvewatch.rules.base import fmt
+from keras_curvewatch.rules.base import pct
+from keras_curvewatch.rules.base import rank_causes
+
+# The in-epoch position must explain the batch loss at p < 0.001 (one-way
+# ANOVA over positions); with thousands of batches anything weaker is
+# routinely reached by chance structure.
+UNSHUFFLED_P_VALUE = 1e-3
+# ...and explain at least 30 % more of the detrended variance than chance
+# would (chance share: (steps - 1) / (n_epochs * steps - 1)).
+UNSHUFFLED_MIN_EXCESS_R2 = 0.30
+# A mean in-epoch profile whose neighbours correlate above 0.5 is a smooth
+# saw-tooth (class blocks); a repeated random order gives about 0.
+SAWTOOTH_MIN_LAG1 = 0.5
+# A saw-tooth whose range exceeds half the mean loss dominates learning.
+SAWTOOTH_CRITICAL_AMPLITUDE = 0.5
+
+
+def unshuffled_data_rule(inp):
+    """`unshuffled_data`: the batch loss repeats with period
+    `steps_per_epoch`; tells class-sorted data from a repeated order."""
+    period = inp.batch.get("periodicity") or {}
+    if not period:
+        return []
+    steps = inp.batch.get("steps_per_epoch")
+    n_epochs = period["n_epochs"]
+    chance = (steps - 1) / (n_epochs * steps - 1)
+    excess = (period["r2"] - chance) / (1.0 - chance)
+    if period["p_value"] >= UNSHUFFLED_P_VALUE or excess < (
+        UNSHUFFLED_MIN_EXCESS_R2
+    ):
+        return []
+    evidence = dict(period)
+    evidence["excess_r2"] = excess
+    evidence["steps_per_epoch"] = steps
+    sawtooth = period["profile_lag1"] >= SAWTOOTH_MIN_LAG1
+    if sawtooth:
+        severity = (CRITICAL if period["profile_amplitude"]
+                    >= SAWTOOTH_CRITICAL_AMPLITUDE else WARNING)
+        message = (
+            f"The batch loss follows a saw-tooth that repeats every {steps} "
+            f"batches (one epoch): the in-epoch position explains "
+            f"{pct(period['r2'])} of its variance and neighbouring "
+            "batches move together. The data is ordered (e.g. sorted by "
+            "class) and not shuffled, so each epoch ends fitting the last "
+            "block."
+        )
+        causes = [(4.0, "data_shuffling",
+                   f"the in-epoch profile is smooth (lag-1 correlation "
+                   f"{fmt(period['profile_lag1'], 2)}): consecutive batches "
+                   "hold similar samples.")]
+        suggestion = (
+            "Shuffle the data: fit(..., shuffle=True), or "
+            "dataset.shuffle(buffer_size>=n_train, "
+            "reshuffle_each_iteration=True). Shuffle before "
+            "validation_split too: it takes the last samples."
+        )
+    else:
+        severity = INFO
+        message = (
+            f"The batch loss repeats exactly every {steps} batches "
+            f"(consecutive epochs correlate at "
+            f"{fmt(period['cross_epoch_corr'], 2)}) but without a "
+            "saw-tooth: the batches come in the same random order every "
+            "epoch. After keras.utils.set_random_seed, fit(shuffle=True) on "
+            "arrays repeats one order."
+        )
+        causes = [(2.0, "data_shuffling",
+                   "the per-batch losses are identical across epochs while "
+                   "the in-epoch profile looks random (lag-1 correlation "
+                   f"{fmt(period['profile_lag1'], 2)}).")]
+        suggestion = (
+            "Usually harmless. For a fresh order every epoch, feed a "
+            "tf.data.Dataset with .shuffle(..., "
+            "reshuffle_each_iteration=True) or do not fix the seed."
+        )
+    return [Finding(
+        code="unshuffled_data",
+        severity=severity,
+        series="loss",
+        message=message,
+        evidence=evidence,
+        causes=rank_causes(causes),
+        suggestion=suggestion,
+    )]
