@@ -23,7 +23,12 @@ from keras_curvewatch.report import Report
 from keras_curvewatch.report import SeriesStats
 
 # Public names that import keras, resolved lazily by `__getattr__`.
-_LAZY = {}
+_LAZY = {
+    "describe_model": ("keras_curvewatch.model_info", "describe_model"),
+    "lint": ("keras_curvewatch.lint", "lint"),
+    "lint_file": ("keras_curvewatch.lint", "lint_file"),
+    "lint_report": ("keras_curvewatch.lint", "lint_report"),
+}
 
 
 def __getattr__(name):

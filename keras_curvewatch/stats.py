@@ -283,6 +283,10 @@ def batch_periodicity(batch_losses, steps_per_epoch):
     if n_epochs < 3:
         return {}
     table = losses[: n_epochs * steps].reshape(n_epochs, steps)
+    if n_epochs >= 4:
+        # The first epoch is dominated by the initial fall of the loss.
+        table = table[1:]
+        n_epochs -= 1
     if not np.isfinite(table).all():
         keep = np.isfinite(table).all(axis=1)
         table = table[keep]

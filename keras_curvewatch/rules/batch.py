@@ -64,17 +64,18 @@ def unshuffled_data_rule(inp):
     else:
         severity = INFO
         message = (
-            f"The batch loss repeats exactly every {steps} batches "
-            f"(consecutive epochs correlate at "
-            f"{fmt(period['cross_epoch_corr'], 2)}) but without a "
-            "saw-tooth: the batches come in the same random order every "
-            "epoch. After keras.utils.set_random_seed, fit(shuffle=True) on "
-            "arrays repeats one order."
+            f"The batch loss repeats every {steps} batches (consecutive "
+            f"epochs correlate at {fmt(period['cross_epoch_corr'], 2)}) "
+            "without a saw-tooth: the batches come in the same order every "
+            "epoch. That is shuffle=False, or a fixed seed: after "
+            "keras.utils.set_random_seed, fit(shuffle=True) on arrays "
+            "repeats one order."
         )
         causes = [(2.0, "data_shuffling",
-                   "the per-batch losses are identical across epochs while "
-                   "the in-epoch profile looks random (lag-1 correlation "
-                   f"{fmt(period['profile_lag1'], 2)}).")]
+                   "the per-batch losses repeat across epochs while the "
+                   "in-epoch profile looks random (lag-1 correlation "
+                   f"{fmt(period['profile_lag1'], 2)}), so the order is "
+                   "fixed but not sorted.")]
         suggestion = (
             "Usually harmless. For a fresh order every epoch, feed a "
             "tf.data.Dataset with .shuffle(..., "

@@ -331,7 +331,7 @@ def not_converged_rule(inp):
         progress
     ):
         return []
-    gain = rate * tail_len
+    gain = min(rate * tail_len, 1.0)
     severity = WARNING if gain >= NOT_CONVERGED_WARN_GAIN else INFO
     causes = [
         (3.0, "training_length",
@@ -347,9 +347,9 @@ def not_converged_rule(inp):
         series=name,
         epoch=s.tail_start_epoch,
         message=(
-            f"{name} has not converged: it is still falling at the end "
-            f"(about {pct(rate)} per epoch); more epochs would "
-            f"likely gain about {pct(gain)} more."
+            f"{name} has not converged: it is still falling at the end, "
+            f"by about {pct(rate)} of its level per epoch over the last "
+            f"{tail_len} epochs; more epochs would likely improve it."
         ),
         evidence={"relative_rate_per_epoch": rate, "tail_slope":
                   s.trend_slope, "kendall_tau": s.trend_tau,
@@ -382,6 +382,8 @@ def plateau_then_drop_rule(inp):
         drop = float(np.median(window) - np.min(after))
         if drop < PLATEAU_MIN_RELATIVE_DROP * level:
             continue
+        # The drop happens at the first epoch past half of it.
+        k = k + int(np.argmax(after < np.median(window) - drop / 2))
         # The plateau starts where the flat stretch begins.
         j = k - PLATEAU_MIN_EPOCHS
         while j > 0 and abs(fin[j - 1] - np.median(window)) <= (
@@ -416,7 +418,8 @@ def plateau_then_drop_rule(inp):
                 f"{k - j} epochs, then dropped by "
                 f"{pct(drop / level)} at epoch {drop_epoch}."
             ),
-            evidence={"plateau_epochs": k - j, "plateau_level":
+            evidence={"plateau_epochs": k - j, "drop_epoch": drop_epoch,
+                      "plateau_level":
                       float(np.median(window)), "relative_drop":
                       drop / level, "plateau_start_epoch":
                       inp.epoch_label(idx[j])},

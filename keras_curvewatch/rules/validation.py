@@ -45,11 +45,11 @@ VAL_ACCURACY_MIN_NOISE = 0.01
 # Validation loss noise of 8 % of its level per epoch is visible on a plot
 # and well above the 1-4 % of typical training curves (bench/survey).
 VAL_LOSS_MIN_RELATIVE_NOISE = 0.08
-# Noise matters when it is at least 10 % of the progress the curve made
-# (first to best smoothed value): 0.003 of noise on a loss that fell from
-# 3.6 to 0.01 is invisible on a linear plot, while 0.1 on a fall of 0.4
-# decides which epoch is best.
-VAL_NOISE_TO_PROGRESS = 0.10
+# Loss noise matters when it is at least 3 % of the progress the curve
+# made (first to best smoothed value): below that it is under a pixel in
+# 30 on a linear-axis plot of the run, e.g. 0.003 of noise on a loss that
+# fell from 3.6 to 0.01.
+VAL_NOISE_TO_PROGRESS = 0.03
 # Fewer validation points than this and a noise estimate rests on a
 # handful of residuals.
 VAL_MIN_EPOCHS = 8

@@ -1,0 +1,63 @@
+"""Every real CSVLogger log in ../shared/real_logs loads and gets a
+sensible report."""
+
+import csv
+import pathlib
+
+import pytest
+
+import keras_curvewatch as kcw
+
+REAL_LOGS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "real_logs"
+FILES = sorted(REAL_LOGS.glob("*.csv")) if REAL_LOGS.is_dir() else []
+
+
+def _sources():
+    with open(REAL_LOGS / "SOURCES.tsv", newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle,
+                                                           delimiter="\t")}
+
+
+@pytest.mark.skipif(not FILES, reason="../shared/real_logs is not present")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name[:3])
+def test_real_log_gets_a_sensible_report(path):
+    report = kcw.analyze(str(path))
+    assert report.n_epochs >= 1
+    epochs = {e for s in report.series.values() for e in s.epochs}
+    if report.best_epoch is not None:
+        assert report.best_epoch in epochs
+    # Every finding is well formed and its epoch exists in the run.
+    for finding in report.findings:
+        assert finding.message and finding.suggestion
+        assert finding.causes, finding.code
+        if finding.epoch is not None:
+            assert finding.epoch in epochs
+    kcw.Report.from_json(report.to_json())
+    assert str(report)
+    expected_rows = int(_sources()[path.name]["epochs"])
+    assert report.n_epochs <= expected_rows
+    if report.n_epochs < expected_rows:
+        assert any("run" in note for note in report.notes)
+
+
+KNOWN = {
+    "012": "nan_loss",       # loss is NaN in every row
+    "013": "not_learning",   # 1000 epochs stuck at the same loss
+    "001": "overfitting",    # val_loss bottoms at epoch 3, then climbs
+    "031": "overfitting",
+}
+
+
+@pytest.mark.skipif(not FILES, reason="../shared/real_logs is not present")
+@pytest.mark.parametrize("prefix, code", sorted(KNOWN.items()))
+def test_real_logs_with_an_obvious_problem(prefix, code):
+    path = next(p for p in FILES if p.name.startswith(prefix))
+    assert kcw.analyze(str(path)).has(code)
+
+
+@pytest.mark.skipif(not FILES, reason="../shared/real_logs is not present")
+def test_appended_runs_are_reported():
+    path = next(p for p in FILES if p.name.startswith("021"))
+    report = kcw.analyze(str(path))
+    assert report.n_epochs == 10
+    assert any("last run" in note for note in report.notes)
