@@ -43,9 +43,10 @@ NOT_CONVERGED_MIN_RATE = 0.005
 # gained since the start: a memorised loss creeping from 1e-3 to 1e-4
 # falls fast in relative terms but has nothing left to give.
 NOT_CONVERGED_MIN_SHARE_OF_PROGRESS = 0.05
-# Projected gain over another tail's length above 10 % of the level makes
-# stopping early a real loss (warning rather than info).
-NOT_CONVERGED_WARN_GAIN = 0.10
+# Projected gain over another tail's length of 20 % of the level or more
+# makes stopping early a real loss (warning rather than info); slow
+# power-law tails of healthy runs gain less.
+NOT_CONVERGED_WARN_GAIN = 0.20
 
 # Plateau: at least 5 epochs that move less than this share of the level.
 PLATEAU_MIN_EPOCHS = 5

@@ -28,6 +28,10 @@ OVERFIT_RISE_Z = 2.5
 OVERFIT_END_POINTS = 5
 # ...and at least 5 % above its minimum, a rise a user would act on.
 OVERFIT_MIN_RELATIVE_RISE = 0.05
+# With 5+ epochs after the onset, the rise must also be a trend: Kendall's
+# tau > 0 at p < 0.10. The smoothed minimum of a noisy flat curve is
+# biased low, so the z test alone over-reports on noise.
+OVERFIT_TREND_P_VALUE = 0.10
 # While the training loss falls at least 2 % after the onset.
 OVERFIT_MIN_TRAIN_DROP = 0.02
 
@@ -116,6 +120,11 @@ def overfitting_rule(inp):
         return []
     if not train_drop >= OVERFIT_MIN_TRAIN_DROP:
         return []
+    tau = p_value = float("nan")
+    if after + 1 >= stats.MIN_POINTS_TREND:
+        _, tau, p_value = stats.trend(raw, onset)
+        if not (tau > 0 and p_value < OVERFIT_TREND_P_VALUE):
+            return []
     onset_epoch = inp.epoch_label(onset)
     first_val = float(vs[0])
     severity = CRITICAL if end > first_val else WARNING
@@ -167,6 +176,8 @@ def overfitting_rule(inp):
             float("inf"),
             "val_noise": noise,
             "train_relative_drop_after_onset": train_drop,
+            "kendall_tau_after_onset": tau,
+            "p_value_after_onset": p_value,
             "generalization_gap": end - float(ts[-1]),
         },
         causes=rank_causes(causes),
