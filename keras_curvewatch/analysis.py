@@ -80,6 +80,9 @@ def analyze(
     from keras_curvewatch.history import load_history
 
     curves = source if isinstance(source, Curves) else load_history(source)
+    if batch_losses is None:
+        batch_losses, steps_per_epoch = _tensorboard_batch_losses(
+            source, curves, steps_per_epoch)
     context = build_context(
         curves,
         batch_size=batch_size,
@@ -91,6 +94,30 @@ def analyze(
         steps_per_epoch=steps_per_epoch,
     )
     return diagnose(curves, context, batch_losses=batch_losses)
+
+
+def _tensorboard_batch_losses(source, curves, steps_per_epoch):
+    """Per-batch losses from a TensorBoard log written with
+    `update_freq="batch"`, or `(None, steps_per_epoch)`."""
+    import os
+
+    from keras_curvewatch.errors import InputError
+
+    if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
+        return None, steps_per_epoch
+    from keras_curvewatch.tensorboard_reader import load_batch_losses
+
+    try:
+        losses = load_batch_losses(source)
+    except InputError:
+        return None, steps_per_epoch
+    if len(losses) == 0:
+        return None, steps_per_epoch
+    if steps_per_epoch is None and curves.n_epochs and (
+        len(losses) % curves.n_epochs == 0
+    ):
+        steps_per_epoch = len(losses) // curves.n_epochs
+    return losses, steps_per_epoch
 
 
 def build_context(curves, *, batch_size=None, n_train=None, n_val=None,

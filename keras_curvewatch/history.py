@@ -105,7 +105,7 @@ def _load_path(path):
             "a JSON history or a TensorBoard log directory."
         )
     if os.path.isdir(name):
-        return tensorboard_reader.load_tensorboard(name)
+        return _from_tensorboard(name)
     try:
         with open(name, "rb") as f:
             data = f.read()
@@ -119,7 +119,7 @@ def _load_path(path):
     if "tfevents" in os.path.basename(name) or tensorboard_reader.is_event_file(
         name
     ):
-        return tensorboard_reader.load_tensorboard(name)
+        return _from_tensorboard(name)
     text = _decode(data, name)
     if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         return _load_json(text, name)
@@ -318,15 +318,31 @@ def _from_table(table, source, unit):
     if epochs is not None:
         start, epochs = _last_run(epochs, positions, unit, source, notes)
     values = {k: v[start:] for k, v in values.items()}
-    renamed = []
-    for old, new in KEY_ALIASES.items():
-        if old in values and new not in values:
-            renamed.append(f"{old} -> {new}")
-    if renamed:
-        pairs = dict(r.split(" -> ") for r in renamed)
-        values = {pairs.get(k, k): v for k, v in values.items()}
-        notes.append(f"Renamed old Keras keys: {', '.join(renamed)}.")
+    values = _rename_aliases(values, notes)
     return Curves(values=values, epochs=epochs, source=source, notes=notes)
+
+
+def _rename_aliases(values, notes):
+    """Renames old Keras keys (`acc`, ...) whose new name is not taken."""
+    pairs = {
+        old: new
+        for old, new in KEY_ALIASES.items()
+        if old in values and new not in values
+    }
+    if not pairs:
+        return values
+    notes.append(
+        "Renamed old Keras keys: "
+        + ", ".join(f"{old} -> {new}" for old, new in pairs.items())
+        + "."
+    )
+    return {pairs.get(k, k): v for k, v in values.items()}
+
+
+def _from_tensorboard(path):
+    curves = tensorboard_reader.load_tensorboard(path)
+    curves.values = _rename_aliases(curves.values, curves.notes)
+    return curves
 
 
 def _expand(name, cells, source, notes):

@@ -69,7 +69,16 @@ def keras_runs(tmp_path_factory):
         callbacks=[keras.callbacks.CSVLogger(resumed, separator=";")],
         **fit,
     )
+    no_validation = folder / "no_validation.tsv"
+    fit.pop("validation_split")
+    fourth = model.fit(
+        epochs=2,
+        callbacks=[keras.callbacks.CSVLogger(no_validation, separator="\t")],
+        **fit,
+    )
     return {
+        "fourth": fourth,
+        "no_validation": no_validation,
         "first": first,
         "second": second,
         "third": third,
@@ -88,6 +97,7 @@ def _plain(history_dict):
     }
 
 
+@pytest.mark.backend
 def test_history_object(keras_runs):
     history = keras_runs["first"]
     curves = load_history(history)
@@ -103,6 +113,7 @@ def test_history_object(keras_runs):
     assert "f1_score" not in curves
 
 
+@pytest.mark.backend
 def test_history_resumed_keeps_epoch_labels(keras_runs):
     history = keras_runs["third"]
     curves = load_history(history)
@@ -112,6 +123,7 @@ def test_history_resumed_keeps_epoch_labels(keras_runs):
     )
 
 
+@pytest.mark.backend
 def test_history_dict(keras_runs):
     history = keras_runs["second"]
     curves = load_history(history.history)
@@ -120,6 +132,7 @@ def test_history_dict(keras_runs):
     np.testing.assert_array_equal(curves.get("loss"), history.history["loss"])
 
 
+@pytest.mark.backend
 def test_csvlogger_two_appended_runs_keeps_last(keras_runs):
     path = keras_runs["appended"]
     curves = load_history(path)
@@ -135,6 +148,7 @@ def test_csvlogger_two_appended_runs_keeps_last(keras_runs):
     assert "2 runs" in note and "lines 5-8" in note and "4 of 7 rows" in note
 
 
+@pytest.mark.backend
 def test_csvlogger_resumed_run_semicolon(keras_runs):
     curves = load_history(str(keras_runs["resumed"]))
     assert curves.epochs.tolist() == [4, 5]
@@ -142,6 +156,20 @@ def test_csvlogger_resumed_run_semicolon(keras_runs):
         curves.get("val_accuracy"), keras_runs["third"].history["val_accuracy"]
     )
     assert not any("runs" in n for n in curves.notes)
+
+
+@pytest.mark.backend
+def test_csvlogger_tab_without_validation(keras_runs):
+    # Without validation data CSVLogger adds val_* columns filled with NA.
+    path = keras_runs["no_validation"]
+    assert "\tNA" in path.read_text()
+    curves = load_history(path)
+    f1_per_class = ["f1_score_0", "f1_score_1", "f1_score_2"]
+    assert curves.keys() == ["accuracy"] + f1_per_class + ["loss"]
+    np.testing.assert_array_equal(
+        curves.get("loss"), keras_runs["fourth"].history["loss"]
+    )
+    assert any("val_loss" in n and "Dropped" in n for n in curves.notes)
 
 
 def test_json_variants(keras_runs, tmp_path):

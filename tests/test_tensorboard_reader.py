@@ -60,9 +60,7 @@ def tb_runs(tmp_path_factory):
         def on_train_batch_begin(self, batch, logs=None):
             xb = x[:n_train][batch * BATCH_SIZE : (batch + 1) * BATCH_SIZE]
             yb = y[:n_train][batch * BATCH_SIZE : (batch + 1) * BATCH_SIZE]
-            pred = np.clip(
-                keras.ops.convert_to_numpy(self.model(xb)), 1e-7, 1 - 1e-7
-            )
+            pred = np.clip(self.model.predict_on_batch(xb), 1e-7, 1 - 1e-7)
             own_losses.append(
                 float(-np.mean(yb * np.log(pred) + (1 - yb) * np.log(1 - pred)))
             )
@@ -108,6 +106,7 @@ def _assert_matches_history(curves, history):
         )
 
 
+@pytest.mark.backend
 def test_log_dir_matches_history(tb_runs):
     curves = load_tensorboard(tb_runs["root"] / "single")
     _assert_matches_history(curves, tb_runs["single"])
@@ -137,6 +136,7 @@ def test_load_history_dispatches_dirs_and_files(tb_runs):
     assert "loss" in curves and "val_loss" not in curves
 
 
+@pytest.mark.backend
 def test_two_fits_in_one_dir_keep_the_last(tb_runs):
     curves = load_tensorboard(tb_runs["root"] / "twice")
     _assert_matches_history(curves, tb_runs["second"])
@@ -179,6 +179,7 @@ def test_scalars_match_tensorflow_reader(tb_runs):
         assert is_event_file(path)
 
 
+@pytest.mark.backend
 def test_batch_losses_undo_keras_running_mean(tb_runs):
     history = tb_runs["single"]
     losses = load_batch_losses(tb_runs["root"] / "single")
@@ -447,3 +448,40 @@ def test_random_event_records_give_scalars_or_format_error(
         assert "events.out.tfevents.fuzz" in str(exc)
         return
     assert all(e.tag == "epoch_loss" and e.step == 3 for e in events)
+
+
+def test_old_tags_renamed_and_validation_freq_gaps(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.proto import summary_pb2
+
+    def write(folder, points):
+        folder.mkdir(parents=True)
+        path = folder / "events.out.tfevents.1.host"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for step, tag, value in points:
+                item = summary_pb2.Summary.Value(tag=tag, simple_value=value)
+                summary = summary_pb2.Summary(value=[item])
+                event = event_pb2.Event(step=step, summary=summary)
+                writer.write(event.SerializeToString())
+
+    train = [
+        (e, t, 1.0 / (e + 1))
+        for e in range(4)
+        for t in ("epoch_acc", "epoch_loss")
+    ]
+    write(tmp_path / "old" / "train", train)
+    # validation_freq=2: validation scalars at epochs 1 and 3 only.
+    write(
+        tmp_path / "old" / "validation",
+        [(1, "epoch_loss", 0.5), (3, "epoch_loss", 0.25)],
+    )
+    curves = load_history(tmp_path / "old")
+    assert curves.keys() == ["accuracy", "loss", "val_loss"]
+    assert curves.epochs.tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(
+        curves.get("accuracy"), [1, 0.5, 1 / 3, 0.25], rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        curves.get("val_loss"), [np.nan, 0.5, np.nan, 0.25]
+    )
+    assert any("acc -> accuracy" in n for n in curves.notes)

@@ -96,7 +96,7 @@ def fmt(value, digits=3):
         return str(value)
     if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
         return f"{value:.{digits - 1}e}"
-    if abs(value) >= 1000:
+    if abs(value) >= min(1000, 10**digits):
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
