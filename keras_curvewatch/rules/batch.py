@@ -1,5 +1,7 @@
 """Rules on per-batch training losses: a loss that repeats every epoch."""
 
+import math
+
 from keras_curvewatch.findings import CRITICAL
 from keras_curvewatch.findings import Finding
 from keras_curvewatch.findings import INFO
@@ -18,6 +20,9 @@ UNSHUFFLED_MIN_EXCESS_R2 = 0.30
 # A mean in-epoch profile whose neighbours correlate above 0.5 is a smooth
 # saw-tooth (class blocks); a repeated random order gives about 0.
 SAWTOOTH_MIN_LAG1 = 0.5
+# The lag-1 correlation of `steps` random points has a standard error of
+# about 1/sqrt(steps): short epochs also need 2.5 of those (10 steps: 0.79).
+SAWTOOTH_LAG1_STANDARD_ERRORS = 2.5
 # A saw-tooth whose range exceeds half the mean loss dominates learning.
 SAWTOOTH_CRITICAL_AMPLITUDE = 0.5
 
@@ -39,7 +44,9 @@ def unshuffled_data_rule(inp):
     evidence = dict(period)
     evidence["excess_r2"] = excess
     evidence["steps_per_epoch"] = steps
-    sawtooth = period["profile_lag1"] >= SAWTOOTH_MIN_LAG1
+    min_lag1 = max(SAWTOOTH_MIN_LAG1,
+                   SAWTOOTH_LAG1_STANDARD_ERRORS / math.sqrt(steps))
+    sawtooth = period["profile_lag1"] >= min_lag1
     if sawtooth:
         severity = (CRITICAL if period["profile_amplitude"]
                     >= SAWTOOTH_CRITICAL_AMPLITUDE else WARNING)

@@ -15,6 +15,7 @@ from keras_curvewatch.rules import base
 from keras_curvewatch.rules.base import fmt
 from keras_curvewatch.rules.base import pct
 from keras_curvewatch.rules.base import rank_causes
+from keras_curvewatch.rules.context import SMALL_VAL_WARN_N
 
 # Overfitting needs at least 3 epochs after the onset to tell a rise from
 # a wobble.
@@ -43,9 +44,6 @@ VAL_EXPLAINED_RATIO = 1.5
 # validation set explains (600 samples at 90 % accuracy: standard error
 # 1.2 points), and enough to reorder the epochs of a late-training gain.
 VAL_ACCURACY_FLUCTUATION = 0.02
-# Validation accuracy that moves less than 1 point per epoch is not worth
-# a finding whatever explains it.
-VAL_ACCURACY_MIN_NOISE = 0.01
 # Validation loss noise of 8 % of its level per epoch is visible on a plot
 # and well above the 1-4 % of typical training curves (bench/survey).
 VAL_LOSS_MIN_RELATIVE_NOISE = 0.08
@@ -69,8 +67,11 @@ LOSS_PER_SAMPLE_CV = 1.0
 # own smoothed trend...
 NOISY_DIP_SIGMAS = 1.5
 # ...and is no more than 3 noise sigmas better than the recommended epoch.
-# Neighbouring epochs are interchangeable: the two must be 2+ epochs apart.
-NOISY_DIP_MIN_DISTANCE = 2
+# Nearby epochs are interchangeable: the two must be 3+ epochs apart.
+NOISY_DIP_MIN_DISTANCE = 3
+# ...and the dip must be at least 1 % of the level: a 0.001 wobble on a
+# flat curve is no lucky evaluation (bench/labelled_fits.py).
+NOISY_DIP_MIN_RELATIVE = 0.01
 NOISY_DIP_MAX_GAIN_SIGMAS = 3.0
 
 # Loss and metric disagree when both trends after the loss minimum are
@@ -190,6 +191,19 @@ def overfitting_rule(inp):
     )]
 
 
+def _val_loss_noisier_than_training(vl, tl):
+    """True when the validation loss is visibly noisy and at least
+    `VAL_TRAIN_NOISE_RATIO` times noisier than the training loss: the
+    weights move between evaluations, whatever accuracy's binomial error
+    explains (accuracy only counts the samples that flip class)."""
+    if vl is None or tl is None or vl.n_finite < VAL_MIN_EPOCHS:
+        return False
+    val_rel, train_rel = vl.relative_noise, tl.relative_noise
+    return bool(np.isfinite(val_rel) and np.isfinite(train_rel)
+                and train_rel > 0 and val_rel >= VAL_LOSS_MIN_RELATIVE_NOISE
+                and val_rel / train_rel >= VAL_TRAIN_NOISE_RATIO)
+
+
 def _bounded(inp, s):
     fin = stats.finite(inp.values(s.name))
     return len(fin) > 0 and fin.min() >= 0.0 and fin.max() <= 1.0
@@ -278,11 +292,17 @@ def val_fluctuation_rule(inp):
                          "explained_by_n_val": explained,
                          "noise_ratio": ratio,
                          "n_val": inp.context.n_val})
-        visible = (observed >= VAL_ACCURACY_MIN_NOISE if unit == "accuracy"
-                   else observed >= VAL_LOSS_MIN_RELATIVE_NOISE / 2)
+        # Only noise big enough to matter is worth a finding, whichever
+        # of the two explains it.
+        visible = (observed >= VAL_ACCURACY_FLUCTUATION if unit == "accuracy"
+                   else observed >= VAL_LOSS_MIN_RELATIVE_NOISE)
         if not visible:
             return []
-        if ratio <= VAL_EXPLAINED_RATIO:
+        loss_beyond = _val_loss_noisier_than_training(vl, tl)
+        if ratio <= VAL_EXPLAINED_RATIO and not loss_beyond:
+            if inp.context.n_val >= SMALL_VAL_WARN_N:
+                # Explained, by a set large enough not to matter.
+                return []
             what = (f"+/-{fmt(100 * observed, 2)} accuracy points" if
                     unit == "accuracy" else
                     f"{pct(observed)} of the loss")
@@ -452,6 +472,8 @@ def noisy_best_epoch_rule(inp):
     dip = sign * (float(smooth[raw_i]) - s.best)
     gain = sign * (s.smoothed_best - s.best)
     if dip < NOISY_DIP_SIGMAS * noise or gain > NOISY_DIP_MAX_GAIN_SIGMAS * noise:
+        return []
+    if dip < NOISY_DIP_MIN_RELATIVE * abs(float(smooth[raw_i])):
         return []
     return [Finding(
         code="noisy_best_epoch",
