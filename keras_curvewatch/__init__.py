@@ -9,6 +9,7 @@ tensorflow, so analysing a CSV file starts fast. The parts that need keras
 __version__ = "0.1.0"
 
 from keras_curvewatch.analysis import analyze
+from keras_curvewatch.control import LRControl
 from keras_curvewatch.curves import Curves
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.errors import CurvewatchError
@@ -24,6 +25,8 @@ from keras_curvewatch.report import SeriesStats
 
 # Public names that import keras, resolved lazily by `__getattr__`.
 _LAZY = {
+    "LRController": ("keras_curvewatch.lr_controller", "LRController"),
+    "ScaledSchedule": ("keras_curvewatch.lr_apply", "ScaledSchedule"),
     "describe_model": ("keras_curvewatch.model_info", "describe_model"),
     "lint": ("keras_curvewatch.lint", "lint"),
     "lint_file": ("keras_curvewatch.lint", "lint_file"),
@@ -51,6 +54,7 @@ __all__ = [
     "Finding",
     "FormatError",
     "InputError",
+    "LRControl",
     "MissingExtraError",
     "Report",
     "SeriesStats",
