@@ -22,9 +22,57 @@ from keras_curvewatch.findings import Finding
 from keras_curvewatch.history import load_history
 from keras_curvewatch.report import Report
 from keras_curvewatch.report import SeriesStats
+from keras_curvewatch.warning_types import CurveWarning
+from keras_curvewatch.warning_types import CurvewatchDisabledWarning
+from keras_curvewatch.warning_types import NanLossWarning
+from keras_curvewatch.warning_types import DivergingWarning
+from keras_curvewatch.warning_types import NotLearningWarning
+from keras_curvewatch.warning_types import OverfittingWarning
+from keras_curvewatch.warning_types import NotConvergedWarning
+from keras_curvewatch.warning_types import PlateauThenDropWarning
+from keras_curvewatch.warning_types import TrainOscillationWarning
+from keras_curvewatch.warning_types import ValFluctuationWarning
+from keras_curvewatch.warning_types import LossSpikeWarning
+from keras_curvewatch.warning_types import MetricLossMismatchWarning
+from keras_curvewatch.warning_types import NoisyBestEpochWarning
+from keras_curvewatch.warning_types import SmallBatchWarning
+from keras_curvewatch.warning_types import OverparameterizedWarning
+from keras_curvewatch.warning_types import SmallValidationSetWarning
+from keras_curvewatch.warning_types import UnshuffledDataWarning
+from keras_curvewatch.warning_types import ReluBeforeSoftmaxWarning
+from keras_curvewatch.warning_types import LogitsMismatchWarning
+from keras_curvewatch.warning_types import ClassImbalanceWarning
+from keras_curvewatch.warning_types import UnscaledInputsWarning
+from keras_curvewatch.warning_types import DropoutTooHighWarning
+
+_WARNING_NAMES = [
+    "CurveWarning",
+    "CurvewatchDisabledWarning",
+    "NanLossWarning",
+    "DivergingWarning",
+    "NotLearningWarning",
+    "OverfittingWarning",
+    "NotConvergedWarning",
+    "PlateauThenDropWarning",
+    "TrainOscillationWarning",
+    "ValFluctuationWarning",
+    "LossSpikeWarning",
+    "MetricLossMismatchWarning",
+    "NoisyBestEpochWarning",
+    "SmallBatchWarning",
+    "OverparameterizedWarning",
+    "SmallValidationSetWarning",
+    "UnshuffledDataWarning",
+    "ReluBeforeSoftmaxWarning",
+    "LogitsMismatchWarning",
+    "ClassImbalanceWarning",
+    "UnscaledInputsWarning",
+    "DropoutTooHighWarning",
+]
 
 # Public names that import keras, resolved lazily by `__getattr__`.
 _LAZY = {
+    "CurveWatch": ("keras_curvewatch.callback", "CurveWatch"),
     "LRController": ("keras_curvewatch.lr_controller", "LRController"),
     "ScaledSchedule": ("keras_curvewatch.lr_apply", "ScaledSchedule"),
     "describe_model": ("keras_curvewatch.model_info", "describe_model"),
@@ -60,4 +108,4 @@ __all__ = [
     "SeriesStats",
     "analyze",
     "load_history",
-] + sorted(_LAZY)
+] + sorted(_LAZY) + list(_WARNING_NAMES)

@@ -67,14 +67,22 @@ def build_model(units=DEMO_UNITS, seed=0):
     return model
 
 
-def run_demo(epochs=30, batch_size=4, seed=0, verbose=0):
-    """Trains the seed-like LSTM and analyses its History.
+def run_demo(epochs=30, batch_size=4, seed=0, verbose=0, live=True,
+             warn=None):
+    """Trains the seed-like LSTM with `CurveWatch` and returns its report.
 
     Args:
         epochs: int. Defaults to `30`.
         batch_size: int. Defaults to `4`, the seed's small batch.
         seed: int. Defaults to `0`.
         verbose: int. Keras `fit` verbosity. Defaults to `0`.
+        live: bool. Diagnose while training with `CurveWatch`, given no
+            run facts (it measures the batch size and the set sizes on the
+            device); if False, analyse the History afterwards. Defaults to
+            `True`.
+        warn: what `CurveWatch` does with each new finding (see its `warn`
+            argument). Defaults to `None`: print it to stderr, with its
+            epoch, as it arises.
 
     Returns:
         The `Report`.
@@ -83,6 +91,13 @@ def run_demo(epochs=30, batch_size=4, seed=0, verbose=0):
 
     x, y = make_sequences(seed=seed)
     model = build_model(seed=seed)
+    callbacks = []
+    watch = None
+    if live:
+        from keras_curvewatch.callback import CurveWatch
+
+        watch = CurveWatch(warn=warn or _LivePrinter(), display=False)
+        callbacks.append(watch)
     history = model.fit(
         x,
         y,
@@ -90,7 +105,10 @@ def run_demo(epochs=30, batch_size=4, seed=0, verbose=0):
         batch_size=batch_size,
         epochs=epochs,
         verbose=verbose,
+        callbacks=callbacks,
     )
+    if watch is not None and watch.report is not None and not watch.disabled:
+        return watch.report
     n_train = int(len(x) * (1 - DEMO_VALIDATION_SPLIT))
     return analyze(
         history,
@@ -99,3 +117,15 @@ def run_demo(epochs=30, batch_size=4, seed=0, verbose=0):
         n_train=n_train,
         n_val=len(x) - n_train,
     )
+
+
+class _LivePrinter:
+    """Prints each finding to stderr as `CurveWatch` raises it."""
+
+    def __call__(self, finding):
+        import sys
+
+        from keras_curvewatch.warning_types import format_finding
+
+        print(f"curvewatch (live): {format_finding(finding)}",
+              file=sys.stderr, flush=True)

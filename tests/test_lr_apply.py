@@ -4,7 +4,6 @@ Every test here is marked `backend`: CI runs them again under
 `KERAS_BACKEND=jax` and `torch` (`pytest -m backend`).
 """
 
-import logging
 import math
 
 import keras
@@ -17,11 +16,8 @@ from keras_curvewatch import lr_apply
 from keras_curvewatch.control import CRITICAL_FACTOR_POWER
 from keras_curvewatch.control import LRControl
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.findings import sort_findings
 from keras_curvewatch.lr_apply import ScaledSchedule
 from keras_curvewatch.lr_controller import LRController
-from keras_curvewatch.lr_controller import as_control
-from keras_curvewatch.warning_types import LOGGER_NAME
 
 pytestmark = pytest.mark.backend
 
@@ -273,43 +269,8 @@ def test_scaled_schedule_rejects_bad_arguments():
             keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), 0.0)
 
 
-class ControlledWatch(kcw_callback.CurveWatch):
-    """`CurveWatch` with `lr_control`, wired the way issue 4 proposes for
-    `CurveWatch(lr_control=...)` itself."""
-
-    def __init__(self, lr_control=True, **kwargs):
-        super().__init__(**kwargs)
-        control = as_control(lr_control)
-        self._lr = LRController(control) if control is not None else None
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._lr is not None:
-            self._lr.on_train_begin(self.model)  # ConfigError stops fit.
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._lr is not None and logs is not None and not self.disabled:
-            for key, value in self._lr.epoch_logs(self.model).items():
-                logs.setdefault(key, value)
-        super().on_epoch_end(epoch, logs)
-        if self._lr is None or self.disabled or self.report is None:
-            return
-        try:
-            result = self._lr.on_epoch_end(self.model, epoch, logs,
-                                           self.report)
-            self.report.actions = list(self._lr.actions)
-            if result["finding"] is not None:
-                self.report.findings = sort_findings(
-                    self.report.findings + [result["finding"]])
-            if result["message"]:
-                logging.getLogger(LOGGER_NAME).info(result["message"])
-        except Exception as error:
-            self._disable(error)
-
-    def on_train_end(self, logs=None):
-        if self._lr is not None:
-            self._lr.on_train_end(self.model)
-        super().on_train_end(logs)
+# CurveWatch(lr_control=...) itself: the integration under test.
+ControlledWatch = kcw_callback.CurveWatch
 
 
 def test_curvewatch_integration_rescues_nan_and_records_actions():

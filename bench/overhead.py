@@ -1,0 +1,255 @@
+"""How much `CurveWatch` adds to the `fit` step time, side by side.
+
+For a small CNN and a small LSTM, with `steps_per_execution` 1 and 8, it
+times the training step with no callback, with `CurveWatch`, and with a
+naive callback that reads `float(logs["loss"])` every batch, and prints the
+ratios to the bare step. Configurations are interleaved round by round, so
+drift in the machine's speed hits them all alike; the ratio is the median
+over rounds of paired ratios, with the spread of the middle half.
+
+The step time is measured between epoch hooks of a timer placed *before*
+CurveWatch in the callback list, so it counts every train step (and the
+on-device tap) but not CurveWatch's once-per-epoch read-back and diagnosis,
+which is reported separately in ms per epoch.
+
+Usage:
+
+    KERAS_BACKEND=tensorflow python3 bench/overhead.py
+    KERAS_BACKEND=jax python3 bench/overhead.py --rounds 30 --steps 200
+
+Targets (issue 3): at most 3% added step time on CPU TensorFlow, at most 1%
+on a GPU with JAX, and no device-to-host transfer per batch.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import keras  # noqa: E402
+
+from keras_curvewatch import device  # noqa: E402
+from keras_curvewatch.callback import CurveWatch  # noqa: E402
+
+MODES = ("none", "curvewatch", "naive")
+
+
+class NaiveLossReader(keras.callbacks.Callback):
+    """Reads the loss on the host every batch: the pattern to avoid."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last = float(logs["loss"])
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Times epochs with epoch hooks only, so batch dispatch stays async.
+
+    Records wall time and this process's CPU time: on a shared machine the
+    CPU time is far less disturbed by other processes.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self.cpu_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+        self.cpu_seconds.append(time.process_time() - self._cpu_start)
+
+
+class EpochEndTimer(keras.callbacks.Callback):
+    """Placed after CurveWatch: time from the timer's epoch end to here."""
+
+    def __init__(self, timer):
+        super().__init__()
+        self.timer = timer
+        self.seconds = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = self.timer._start + self.timer.seconds[-1]
+        self.seconds.append(time.perf_counter() - end)
+
+
+def build(kind, steps_per_execution, seed=0):
+    keras.utils.set_random_seed(seed)
+    if kind == "cnn":
+        model = keras.Sequential([
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ])
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        model = keras.Sequential([
+            keras.Input((20, 8)),
+            keras.layers.LSTM(32),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+        loss = "binary_crossentropy"
+    model.compile("adam", loss, steps_per_execution=steps_per_execution)
+    return model
+
+
+def data(kind, n):
+    rng = np.random.default_rng(0)
+    if kind == "cnn":
+        return (rng.normal(size=(n, 28, 28, 1)).astype("float32"),
+                rng.integers(0, 10, size=(n,)))
+    return (rng.normal(size=(n, 20, 8)).astype("float32"),
+            rng.integers(0, 2, size=(n, 1)).astype("float32"))
+
+
+def count_reads():
+    """Counts CurveWatch's device-to-host reads (`device._to_numpy`)."""
+    calls = {"n": 0}
+    original = device._to_numpy
+
+    def counted(variable):
+        calls["n"] += 1
+        return original(variable)
+
+    device._to_numpy = counted
+    return calls
+
+
+def run_case(kind, steps_per_execution, args, reads):
+    n = args.steps * args.batch_size
+    x, y = data(kind, n)
+    models = {mode: build(kind, steps_per_execution) for mode in MODES}
+    extra = {"none": [], "naive": [NaiveLossReader()],
+             "curvewatch": [CurveWatch(display=False, warn=lambda f: None)]}
+    per_step = {mode: [] for mode in MODES}
+    cpu_per_step = {mode: [] for mode in MODES}
+    epoch_end_ms = []
+    fit = dict(batch_size=args.batch_size, shuffle=False, verbose=0)
+    for mode in MODES:  # Warm-up: trace and compile.
+        models[mode].fit(x, y, epochs=1, callbacks=list(extra[mode]), **fit)
+    reads["n"] = 0
+    for _ in range(args.rounds):
+        for mode in MODES:
+            timer = EpochTimer()
+            end_timer = EpochEndTimer(timer)
+            models[mode].fit(x, y, epochs=args.epochs,
+                             callbacks=[timer, *extra[mode], end_timer], **fit)
+            per_step[mode].append(np.median(timer.seconds) / args.steps)
+            cpu_per_step[mode].append(
+                np.median(timer.cpu_seconds) / args.steps)
+            if mode == "curvewatch":
+                epoch_end_ms.extend(1e3 * np.asarray(end_timer.seconds))
+    epochs_watched = args.rounds * args.epochs
+    base = np.asarray(per_step["none"])
+    result = {"model": kind, "steps_per_execution": steps_per_execution,
+              "bare_step_ms": 1e3 * float(np.median(base))}
+    cpu_base = np.asarray(cpu_per_step["none"])
+    result["bare_step_cpu_ms"] = 1e3 * float(np.median(cpu_base))
+    for mode in ("curvewatch", "naive"):
+        ratios = np.asarray(per_step[mode]) / base
+        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+        cpu = np.asarray(cpu_per_step[mode]) / cpu_base
+        c1, cmed, c3 = np.percentile(cpu, [25, 50, 75])
+        result[mode] = {"ratio": float(med), "q1": float(q1), "q3": float(q3),
+                        "cpu_ratio": float(cmed), "cpu_q1": float(c1),
+                        "cpu_q3": float(c3)}
+    result["curvewatch_epoch_end_ms"] = float(np.median(epoch_end_ms))
+    result["device_reads_per_epoch"] = reads["n"] / epochs_watched
+    watch = extra["curvewatch"][0]
+    result["curvewatch_overrides_batch_hooks"] = any(
+        getattr(type(watch), hook) is not getattr(keras.callbacks.Callback,
+                                                  hook)
+        for hook in ("on_train_batch_begin", "on_train_batch_end",
+                     "on_batch_begin", "on_batch_end"))
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="cnn,lstm")
+    parser.add_argument("--steps-per-execution", default="1,8")
+    parser.add_argument("--steps", type=int, default=64,
+                        help="training steps per epoch")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per fit; the median epoch is kept")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds of the three modes")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    backend = keras.backend.backend()
+    spes = [int(s) for s in args.steps_per_execution.split(",")]
+    if backend == "torch":
+        spes = [s for s in spes if s == 1]  # torch supports only 1.
+    reads = count_reads()
+    print(f"backend={backend} keras={keras.__version__} "
+          f"device={_device_name(backend)} steps/epoch={args.steps} "
+          f"batch={args.batch_size} rounds={args.rounds} "
+          f"epochs/fit={args.epochs}")
+    header = (f"{'model':6} {'spe':>3} {'bare ms':>8} "
+              f"{'CurveWatch wall':>22} {'CurveWatch cpu':>22} "
+              f"{'naive wall':>22} {'naive cpu':>22} "
+              f"{'end ms':>6} {'reads':>5}")
+    print(header)
+    results = []
+    for kind in args.models.split(","):
+        for spe in spes:
+            r = run_case(kind, spe, args, reads)
+            results.append(r)
+            cells = []
+            for mode in ("curvewatch", "naive"):
+                m = r[mode]
+                cells.append(f"{m['ratio']:6.3f}x [{m['q1']:.3f},"
+                             f"{m['q3']:.3f}]")
+                cells.append(f"{m['cpu_ratio']:6.3f}x [{m['cpu_q1']:.3f},"
+                             f"{m['cpu_q3']:.3f}]")
+            print(f"{kind:6} {spe:>3} {r['bare_step_ms']:8.3f} "
+                  + " ".join(f"{c:>22}" for c in cells)
+                  + f" {r['curvewatch_epoch_end_ms']:6.1f}"
+                  f" {r['device_reads_per_epoch']:5.1f}", flush=True)
+    print("Ratios are step time over the bare step (median [quartiles] of "
+          "paired rounds), in wall time and in this process's CPU time. "
+          "'end ms': CurveWatch's once-per-epoch read-back and diagnosis; "
+          "'reads': its device-to-host reads per epoch. "
+          "CurveWatch overrides no batch hook: "
+          f"{not any(r['curvewatch_overrides_batch_hooks'] for r in results)}"
+          ".")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": backend, "device": _device_name(backend),
+                       "args": vars(args), "results": results}, f, indent=1)
+    return results
+
+
+def _device_name(backend):
+    try:
+        if backend == "jax":
+            import jax
+
+            return str(jax.devices()[0].device_kind)
+        if backend == "torch":
+            import torch
+
+            return (torch.cuda.get_device_name(0)
+                    if torch.cuda.is_available() else "cpu")
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return gpus[0].name if gpus else "cpu"
+    except Exception:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()

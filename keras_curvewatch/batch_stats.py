@@ -1,0 +1,162 @@
+"""`EpochBatchStats`: one epoch's per-batch loss statistics, on the host.
+
+`keras_curvewatch.device` gathers them on the device in a vector laid out
+as below and reads them back once per epoch; this module interprets them.
+It imports neither keras nor tensorflow.
+"""
+
+import numpy as np
+
+# Layout of the statistics vector.
+N_BATCHES = 0  # batches seen, finite or not
+N_FINITE = 1  # batches with a finite loss
+SHIFT = 2  # the first finite loss of the epoch; sums are taken about it
+SUM = 3  # sum of (loss - shift) over finite batches
+SUM_SQ = 4  # sum of (loss - shift) ** 2 over finite batches
+WEIGHTED_SUM = 5  # sum of batch_size * (loss - shift) over finite batches
+MIN = 6  # smallest finite loss
+MAX = 7  # largest finite loss
+LAST = 8  # last loss (NaN before the first batch)
+LAST_DIFF = 9  # last difference of consecutive losses (NaN if undefined)
+FLIPS = 10  # sign changes between consecutive finite differences
+FLIP_PAIRS = 11  # pairs of consecutive finite differences
+SAMPLES = 12  # sum of batch sizes, all batches
+FINITE_SAMPLES = 13  # sum of batch sizes over finite batches
+BATCH_MIN = 14  # smallest batch size
+BATCH_MAX = 15  # largest batch size
+FIRST_NONFINITE = 16  # index of the first non-finite batch, -1 if none
+VAL_SAMPLES = 17  # samples seen by the test step (validation) in the epoch
+N_STATS = 18
+
+INITIAL_STATS = np.zeros(N_STATS, dtype="float32")
+INITIAL_STATS[[MIN, BATCH_MIN]] = np.inf
+INITIAL_STATS[[MAX, BATCH_MAX]] = -np.inf
+INITIAL_STATS[[LAST, LAST_DIFF]] = np.nan
+INITIAL_STATS[FIRST_NONFINITE] = -1.0
+
+
+class EpochBatchStats:
+    """One epoch's per-batch statistics, read back from the device.
+
+    Args:
+        stats: np.ndarray. The statistics vector (see the layout constants).
+        losses: np.ndarray. The batch losses kept by the ring buffer, oldest
+            first (the last `capacity` batches of the epoch).
+        batch_sizes: np.ndarray. The batch size of each of `losses`.
+    """
+
+    def __init__(self, stats, losses, batch_sizes):
+        self.stats = np.asarray(stats, dtype="float64")
+        self.losses = np.asarray(losses, dtype="float64")
+        self.batch_sizes = np.asarray(batch_sizes, dtype="float64")
+
+    @classmethod
+    def from_arrays(cls, stats, ring, capacity):
+        n = int(round(stats[N_BATCHES]))
+        if n <= capacity:
+            order = np.arange(n)
+        else:
+            order = (np.arange(capacity) + n) % capacity
+        return cls(stats, ring[0, order], ring[1, order])
+
+    @property
+    def n_batches(self):
+        """int. Batches seen in the epoch."""
+        return int(round(self.stats[N_BATCHES]))
+
+    @property
+    def n_finite(self):
+        """int. Batches with a finite loss."""
+        return int(round(self.stats[N_FINITE]))
+
+    @property
+    def complete(self):
+        """bool. True if `losses` holds every batch of the epoch."""
+        return len(self.losses) == self.n_batches
+
+    @property
+    def mean(self):
+        """float. Unweighted mean of the finite batch losses."""
+        if self.n_finite == 0:
+            return float("nan")
+        return float(self.stats[SHIFT] + self.stats[SUM] / self.n_finite)
+
+    @property
+    def weighted_mean(self):
+        """float. Batch-size-weighted mean: what Keras logs as `loss`."""
+        samples = self.stats[FINITE_SAMPLES]
+        if self.n_finite == 0 or samples <= 0:
+            return float("nan")
+        return float(self.stats[SHIFT] + self.stats[WEIGHTED_SUM] / samples)
+
+    @property
+    def std(self):
+        """float. Sample standard deviation of the finite batch losses."""
+        k = self.n_finite
+        if k < 2:
+            return float("nan")
+        total, total_sq = self.stats[SUM], self.stats[SUM_SQ]
+        variance = (total_sq - total * total / k) / (k - 1)
+        return float(np.sqrt(max(variance, 0.0)))
+
+    @property
+    def flip_rate(self):
+        """float. Share of sign changes between consecutive differences of
+        consecutive finite batch losses: about 2/3 for white noise, 0 for a
+        monotone curve."""
+        pairs = self.stats[FLIP_PAIRS]
+        if pairs < 1:
+            return float("nan")
+        return float(self.stats[FLIPS] / pairs)
+
+    @property
+    def min(self):
+        """float. Smallest finite batch loss."""
+        return float(self.stats[MIN]) if self.n_finite else float("nan")
+
+    @property
+    def max(self):
+        """float. Largest finite batch loss."""
+        return float(self.stats[MAX]) if self.n_finite else float("nan")
+
+    @property
+    def samples(self):
+        """int. Training samples seen in the epoch."""
+        return int(round(self.stats[SAMPLES]))
+
+    @property
+    def batch_size(self):
+        """int or None. The largest batch size seen (the last batch of an
+        epoch may be smaller)."""
+        if self.n_batches == 0:
+            return None
+        return int(round(self.stats[BATCH_MAX]))
+
+    @property
+    def val_samples(self):
+        """int. Samples seen by the test step since `clear()`: the
+        validation set's size when `fit` validated this epoch."""
+        return int(round(self.stats[VAL_SAMPLES]))
+
+    @property
+    def first_nonfinite(self):
+        """int or None. Index in the epoch of the first non-finite loss."""
+        index = int(round(self.stats[FIRST_NONFINITE]))
+        return None if index < 0 else index
+
+    def to_logs(self, series="loss"):
+        """Returns the per-epoch statistics to write into the epoch logs.
+
+        Args:
+            series: str. The prefix. Defaults to `"loss"`.
+
+        Returns:
+            dict of str to float: `loss_batch_std`, `loss_flip_rate`,
+            `loss_batch_min`, `loss_batch_max`.
+        """
+        return {
+            f"{series}_batch_std": self.std,
+            f"{series}_flip_rate": self.flip_rate,
+            f"{series}_batch_min": self.min,
+            f"{series}_batch_max": self.max,
+        }

@@ -1,0 +1,485 @@
+"""On-device per-batch loss statistics, gathered inside the compiled step.
+
+Keras converts batch logs to Python floats on every batch, and `logs["loss"]`
+in a batch hook is the epoch's running mean, not that batch's loss. So the
+statistics are gathered where the loss is computed: `install(model)` wraps
+`model.compute_loss` with a tap that updates the variables of a
+`BatchLossAccumulator`, a metric tracked by the model. The tap runs inside
+the compiled train step, for every batch whatever `steps_per_execution` is,
+and the statistics are read back once per epoch with `read()`.
+
+- The loss passes through unchanged; the tap sees it through
+  `ops.stop_gradient`.
+- On JAX the variables are metric variables of the model, so they flow
+  through the trainer's stateless `metrics_variables`.
+- Under `tf.distribute`, the batch loss is made global with one all-reduce,
+  so every replica holds the same statistics and the variables are read
+  from the first replica.
+- Only additive statistics are kept (counts, sums about a shift, minimum,
+  maximum, sign flips), plus a ring buffer of recent batch losses and the
+  batch size (`shape[0]`) of each. `update_state` adds any number of
+  consecutive batches at once with the same result, which gives each
+  backend its cheapest path:
+  - TensorFlow and JAX, when the ring holds the whole epoch (the usual
+    case): each batch only goes into the ring (O(1)) and the ring is folded
+    into the statistics at read-back;
+  - otherwise the TensorFlow graph folds the ring when it fills, and XLA
+    (JAX, TensorFlow with `jit_compile`) runs the full update every batch,
+    as does `tf.distribute`, whose replicas all-reduce each batch loss;
+  - torch (eager): the batch losses are buffered on the device and folded
+    in every `EAGER_FOLD_EVERY` batches.
+  None of them copies anything to the host before the epoch ends.
+
+Only this module and `callback.py` import keras.
+"""
+
+import math
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from keras_curvewatch.batch_stats import BATCH_MAX
+from keras_curvewatch.batch_stats import BATCH_MIN
+from keras_curvewatch.batch_stats import EpochBatchStats
+from keras_curvewatch.batch_stats import FINITE_SAMPLES
+from keras_curvewatch.batch_stats import FIRST_NONFINITE
+from keras_curvewatch.batch_stats import FLIPS
+from keras_curvewatch.batch_stats import FLIP_PAIRS
+from keras_curvewatch.batch_stats import INITIAL_STATS
+from keras_curvewatch.batch_stats import LAST
+from keras_curvewatch.batch_stats import LAST_DIFF
+from keras_curvewatch.batch_stats import MAX
+from keras_curvewatch.batch_stats import MIN
+from keras_curvewatch.batch_stats import N_BATCHES
+from keras_curvewatch.batch_stats import N_FINITE
+from keras_curvewatch.batch_stats import N_STATS
+from keras_curvewatch.batch_stats import SAMPLES
+from keras_curvewatch.batch_stats import SHIFT
+from keras_curvewatch.batch_stats import SUM
+from keras_curvewatch.batch_stats import SUM_SQ
+from keras_curvewatch.batch_stats import VAL_SAMPLES
+from keras_curvewatch.batch_stats import WEIGHTED_SUM
+
+# The ring buffer keeps this many most recent batch losses of the epoch:
+# 4096 x 2 float32 is 32 KiB, and covers every batch of most epochs.
+RING_CAPACITY = 4096
+# A longer known epoch gets a ring that holds all of it, up to 2**16
+# batches (512 KiB), so that TensorFlow never folds inside the step.
+MAX_RING_CAPACITY = 2**16
+
+# Eager backends (torch without `torch.compile`) buffer this many batch
+# losses on the device and fold them in with one vectorised update: per
+# batch that costs one `detach`, instead of ~40 eager kernel launches.
+EAGER_FOLD_EVERY = 64
+
+_MARKER = "_curvewatch_accumulator"
+
+
+class BatchLossAccumulator(keras.metrics.Metric):
+    """Per-batch training-loss statistics kept in metric variables.
+
+    Keras resets every metric at each epoch start and again before
+    validation; this one ignores `reset_state()` so that its statistics
+    survive until `on_epoch_end`, and is cleared with `clear()` instead.
+    Its `result()` is empty, so it adds nothing to the logs or the progress
+    bar.
+
+    Args:
+        capacity: int. Size of the ring buffer of recent batch losses.
+            Defaults to `RING_CAPACITY`.
+        name: str. The metric name. Defaults to
+            `"curvewatch_batch_stats"`.
+    """
+
+    def __init__(self, capacity=RING_CAPACITY, name="curvewatch_batch_stats"):
+        super().__init__(name=name, dtype="float32")
+        self.capacity = int(capacity)
+        # "only_first_replica": every replica holds the same global values.
+        self.stats = self.add_variable(
+            shape=(N_STATS,),
+            initializer=lambda shape, dtype=None: ops.convert_to_tensor(
+                INITIAL_STATS, dtype="float32"
+            ),
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="stats",
+        )
+        self.ring = self.add_variable(
+            shape=(2, self.capacity),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="ring",
+        )
+        # Batches written to the ring by `add_graph`, folded or not.
+        self.count = self.add_variable(
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="count",
+        )
+        # Set by the tap if tracing it failed; the loss is then untouched.
+        self.trace_error = None
+        self._pending = []  # (loss tensor, batch size) awaiting a fold
+        # Whether the statistics must be updated inside the step, because
+        # the ring may not hold a whole epoch: then TensorFlow graphs fold
+        # the ring when it fills (a `tf.cond`, about 2% of a small CNN's
+        # CPU step) and XLA runs the full update every batch. `install`
+        # sizes the ring to the epoch when it can.
+        self.fold_in_graph = True
+
+    def update_state(self, losses, batch_sizes, write_ring=True):
+        """Adds consecutive batches; traced into the train step.
+
+        The result is the same whether the batches come one at a time or
+        several at once.
+
+        Args:
+            losses: 1-D tensor. Global training losses of consecutive
+                batches, oldest first.
+            batch_sizes: 1-D tensor. Their global batch sizes.
+            write_ring: bool. False when they come from the ring already.
+        """
+        losses = ops.reshape(
+            ops.cast(ops.stop_gradient(losses), "float32"), (-1,))
+        sizes = ops.reshape(ops.cast(batch_sizes, "float32"), (-1,))
+        m = losses.shape[0]
+        s = self.stats.value
+        n, n_finite = s[N_BATCHES], s[N_FINITE]
+        finite = ops.isfinite(losses)
+        finite_f = ops.cast(finite, "float32")
+        safe = ops.where(finite, losses, 0.0)
+        first = ops.argmax(finite_f)  # first finite batch, 0 if none
+        shift = ops.where(
+            ops.logical_and(n_finite == 0.0, ops.sum(finite_f) > 0.0),
+            ops.take(safe, first),
+            s[SHIFT],
+        )
+        delta = ops.where(finite, safe - shift, 0.0)
+        # Differences of consecutive losses, across the previous batch too;
+        # NaN wherever a loss is not finite, so such pairs are skipped.
+        previous = ops.concatenate([s[LAST:LAST + 1], losses[:-1]])
+        diff = losses - previous
+        previous_diff = ops.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
+                                         diff[:-1]])
+        product = diff * previous_diff
+        pair = ops.isfinite(product)
+        flip = ops.logical_and(pair, product < 0.0)
+        bad = 1.0 - finite_f
+        new = ops.stack([
+            n + m,
+            n_finite + ops.sum(finite_f),
+            shift,
+            s[SUM] + ops.sum(delta),
+            s[SUM_SQ] + ops.sum(delta * delta),
+            s[WEIGHTED_SUM] + ops.sum(sizes * delta),
+            ops.minimum(s[MIN], ops.min(ops.where(finite, losses, np.inf))),
+            ops.maximum(s[MAX], ops.max(ops.where(finite, losses, -np.inf))),
+            losses[-1],
+            diff[-1],
+            s[FLIPS] + ops.sum(ops.cast(flip, "float32")),
+            s[FLIP_PAIRS] + ops.sum(ops.cast(pair, "float32")),
+            s[SAMPLES] + ops.sum(sizes),
+            s[FINITE_SAMPLES] + ops.sum(sizes * finite_f),
+            ops.minimum(s[BATCH_MIN], ops.min(sizes)),
+            ops.maximum(s[BATCH_MAX], ops.max(sizes)),
+            ops.where(
+                ops.logical_and(ops.sum(bad) > 0.0,
+                                s[FIRST_NONFINITE] < 0.0),
+                n + ops.cast(ops.argmax(bad), "float32"),
+                s[FIRST_NONFINITE],
+            ),
+            s[VAL_SAMPLES],
+        ])
+        # The ring first: on torch, `n` is a view that `assign` overwrites.
+        entries = ops.stack([losses, sizes])
+        if not write_ring:
+            ring = None
+        elif m == 1:
+            # O(1): XLA updates the donated buffer in place.
+            start = ops.cast(ops.mod(n, float(self.capacity)), "int32")
+            ring = ops.slice_update(self.ring.value, (0, start), entries)
+        else:
+            keep = min(m, self.capacity)
+            slots = ops.cast(ops.mod(
+                n + ops.arange(m - keep, m, dtype="float32"),
+                float(self.capacity)), "int32")
+            ring = ops.transpose(ops.scatter_update(
+                ops.transpose(self.ring.value),
+                ops.reshape(slots, (-1, 1)),
+                ops.transpose(entries[:, m - keep:]),
+            ))
+        if ring is not None:
+            self.ring.assign(ring)
+        self.stats.assign(new)
+
+    def add_ring(self, loss, batch_size):
+        """Adds one batch with O(1) work: it only goes into the ring, and
+        `read()` folds the ring into the statistics. Needs a ring that
+        holds the whole epoch (`fold_in_graph` False)."""
+        if keras.backend.backend() == "tensorflow":
+            return self.add_graph(loss, batch_size)
+        count = self.count.value
+        entry = ops.reshape(ops.stack([
+            ops.cast(ops.reshape(ops.stop_gradient(loss), ()), "float32"),
+            ops.cast(batch_size, "float32"),
+        ]), (2, 1))
+        # XLA updates the donated buffer in place.
+        self.ring.assign(ops.slice_update(
+            self.ring.value, (0, ops.cast(count, "int32")), entry))
+        self.count.assign(count + 1.0)
+
+    def add_graph(self, loss, batch_size):
+        """Adds one batch in a TensorFlow graph with O(1) work.
+
+        The batch goes into the ring and a counter; the statistics are
+        folded in from the ring when it fills (`tf.cond`, once per
+        `capacity` batches) and before `read()`. Per batch that is a few
+        graph ops instead of ~45: the difference between about 1% and 5%
+        of a small CNN's CPU step (bench/overhead.py).
+        """
+        import tensorflow as tf
+
+        capacity = float(self.capacity)
+        count = self.count.value
+        slot = tf.cast(tf.math.floormod(count.read_value(), capacity),
+                       tf.int32)
+        entry = tf.stack([
+            tf.cast(tf.reshape(tf.stop_gradient(loss), ()), tf.float32),
+            tf.cast(batch_size, tf.float32),
+        ])
+        self.ring.value.scatter_nd_update(
+            tf.stack([tf.stack([0, slot]), tf.stack([1, slot])]), entry)
+        seen = count.assign_add(1.0)
+        if not self.fold_in_graph:
+            return
+
+        def fold():
+            ring = self.ring.value.read_value()
+            self.update_state(ring[0], ring[1], write_ring=False)
+            return tf.constant(True)
+
+        tf.cond(tf.equal(tf.math.floormod(seen, capacity), 0.0), fold,
+                lambda: tf.constant(False))
+
+    def add_eager(self, loss, batch_size):
+        """Buffers one batch (eager backends); folded in every
+        `EAGER_FOLD_EVERY` batches and before `read()`."""
+        self._pending.append((ops.stop_gradient(loss), batch_size))
+        if len(self._pending) >= EAGER_FOLD_EVERY:
+            self.fold()
+
+    def fold(self):
+        """Folds the buffered batches into the statistics (eager only)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        losses = ops.stack([ops.reshape(ops.cast(loss, "float32"), ())
+                            for loss, _ in pending])
+        sizes = ops.convert_to_tensor([float(size) for _, size in pending],
+                                      dtype="float32")
+        self.update_state(losses, sizes)
+
+    def count_validation(self, batch_size):
+        """Adds a test-step batch's size to `VAL_SAMPLES`; traced into the
+        test step, so `fit` measures the validation set's size."""
+        size = ops.cast(batch_size, "float32")
+        column = ops.arange(N_STATS) == VAL_SAMPLES
+        self.stats.assign(ops.where(column, self.stats.value + size,
+                                    self.stats.value))
+
+    def reset_state(self):
+        # Keras calls this at each epoch start and before validation; the
+        # statistics must survive until `on_epoch_end`. See `clear()`.
+        pass
+
+    def clear(self):
+        """Resets the statistics; called eagerly at each epoch start."""
+        self._pending = []
+        self.stats.assign(INITIAL_STATS)
+        self.ring.assign(np.zeros((2, self.capacity), dtype="float32"))
+        self.count.assign(0.0)
+
+    def result(self):
+        return {}
+
+    def read(self):
+        """Reads the statistics back to the host, once per epoch.
+
+        Returns:
+            An `EpochBatchStats`.
+        """
+        self.fold()
+        stats = _to_numpy(self.stats)
+        # Batches `add_ring` / `add_graph` left in the ring since the last
+        # fold, which happened at a multiple of `capacity` (or never):
+        # slots 0..pending-1. They are folded in on the device.
+        pending = int(round(float(_to_numpy(self.count)))) - int(
+            round(stats[N_BATCHES]))
+        if pending > self.capacity:
+            raise RuntimeError(
+                f"The epoch had {pending} batches, more than the ring's "
+                f"{self.capacity}, and was not folded in the step.")
+        if pending > 0:
+            ring = self.ring.value
+            self.update_state(ring[0, :pending], ring[1, :pending],
+                              write_ring=False)
+            stats = _to_numpy(self.stats)
+        ring = _to_numpy(self.ring)
+        return EpochBatchStats.from_arrays(stats, ring, self.capacity)
+
+
+def _to_numpy(variable):
+    """Copies a variable to the host as float64 (one transfer)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        # `np.array(tensor)` warns under numpy 2; `.numpy()` does not.
+        value = variable.numpy()
+    elif backend == "torch":
+        value = variable.value.detach().cpu().numpy()
+    else:
+        value = np.asarray(variable.value)
+    return np.asarray(value, dtype="float64")
+
+
+def _tf_graph(model):
+    """True for a TensorFlow step without XLA (XLA fuses the full update,
+    and a `tf.cond` predicate would have to leave a GPU)."""
+    return keras.backend.backend() == "tensorflow" and not model.jit_compile
+
+
+def _eager_torch():
+    """True when the torch train step runs eagerly (no `torch.compile`)."""
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return not torch.compiler.is_compiling()
+
+
+def _first_tensor(x):
+    for item in keras.tree.flatten(x):
+        if item is not None:
+            return item
+    return None
+
+
+def _global_batch(loss, batch_size):
+    """Makes a replica's loss and batch size global under `tf.distribute`.
+
+    Keras scales each replica's loss by 1/replicas; the global batch loss is
+    the batch-size-weighted mean of the unscaled replica losses, the same
+    quantity Keras's loss tracker averages.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss, batch_size
+    import tensorflow as tf
+
+    if (not tf.distribute.has_strategy()
+            or tf.distribute.in_cross_replica_context()):
+        return loss, batch_size
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    if replicas <= 1:
+        return loss, batch_size
+    loss = tf.cast(loss, "float32")
+    size = tf.cast(batch_size, "float32")
+    total = context.all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.stack([size * loss * replicas, size])
+    )
+    return total[0] / total[1], total[1]
+
+
+def installed_accumulator(model):
+    """Returns the accumulator installed on `model`, or None."""
+    return getattr(model.compute_loss, _MARKER, None)
+
+
+def _capacity_for(steps):
+    if not steps:
+        return RING_CAPACITY
+    return int(min(max(RING_CAPACITY, 2 ** math.ceil(math.log2(steps))),
+                   MAX_RING_CAPACITY))
+
+
+def install(model, capacity=None, steps=None):
+    """Taps `model.compute_loss` so that each training batch updates a
+    `BatchLossAccumulator`.
+
+    The tap is installed once per model and reused by later `fit()` calls.
+    The model's train function is rebuilt so that the next call traces the
+    tap; an already installed tap is returned without rebuilding anything.
+
+    Args:
+        model: keras.Model. A compiled model.
+        capacity: int or None. Size of the ring buffer. Defaults to `None`:
+            enough for `steps` batches, at least `RING_CAPACITY` and at
+            most `MAX_RING_CAPACITY`.
+        steps: int or None. Batches per epoch, if known (`params["steps"]`
+            in a callback). Defaults to `None`.
+
+    Returns:
+        The `BatchLossAccumulator`.
+    """
+    existing = installed_accumulator(model)
+    if existing is not None:
+        if not existing.fold_in_graph and (
+                not steps or steps > existing.capacity):
+            existing.fold_in_graph = True  # retrace with the fold
+            if getattr(model, "train_function", None) is not None:
+                model.make_train_function(force=True)
+        return existing
+    if capacity is None:
+        capacity = _capacity_for(steps)
+    strategy = getattr(model, "distribute_strategy", None)
+    if keras.backend.backend() == "tensorflow" and strategy is not None:
+        with strategy.scope():
+            accumulator = BatchLossAccumulator(capacity)
+    else:
+        accumulator = BatchLossAccumulator(capacity)
+    accumulator.fold_in_graph = not steps or steps > accumulator.capacity
+    original = model.compute_loss
+    passes_training = getattr(model, "_compute_loss_has_training_arg", True)
+
+    def compute_loss(x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        if passes_training:
+            loss = original(x, y, y_pred, sample_weight, training=training)
+        else:
+            loss = original(x, y, y_pred, sample_weight)
+        # Symbolic calls (Keras building the loss) are not batches.
+        if loss is not None and not isinstance(loss, keras.KerasTensor):
+            try:
+                first = _first_tensor(x)
+                if first is None:
+                    first = _first_tensor(y_pred)
+                size = ops.shape(first)[0]
+                global_loss, global_size = _global_batch(loss, size)
+                local = global_size is size  # not under tf.distribute
+                if training and _eager_torch():
+                    accumulator.add_eager(global_loss, global_size)
+                elif training and local and not accumulator.fold_in_graph:
+                    accumulator.add_ring(global_loss, global_size)
+                elif training and local and _tf_graph(model):
+                    accumulator.add_graph(global_loss, global_size)
+                elif training:
+                    accumulator.update_state(ops.reshape(global_loss, (1,)),
+                                             ops.reshape(global_size, (1,)))
+                else:
+                    accumulator.count_validation(global_size)
+            except Exception as error:  # Never break training.
+                accumulator.trace_error = error
+        return loss
+
+    setattr(compute_loss, _MARKER, accumulator)
+    compute_loss._curvewatch_original = original
+    # Keras only passes `training` if the signature has it; ours does.
+    model._compute_loss_has_training_arg = True
+    model.compute_loss = compute_loss
+    model._metrics.append(accumulator)
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+    return accumulator

@@ -1,0 +1,284 @@
+"""Tests of the on-device per-batch accumulators, on real `fit` runs.
+
+Run under each backend, in separate processes:
+`KERAS_BACKEND=jax python3 -m pytest tests/test_device.py`.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from keras_curvewatch import device  # noqa: E402
+
+BACKEND = keras.backend.backend()
+N_SAMPLES = 50
+BATCH = 8  # 50 samples: six batches of 8 and a last batch of 2
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N_SAMPLES, 3)).astype("float32")
+    w = np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    y = (x @ w + 0.3 * rng.normal(size=(N_SAMPLES, 1))).astype("float32")
+    return x, y
+
+
+def _model(steps_per_execution=1, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((3,)),
+        keras.layers.Dense(4, activation="tanh"),
+        keras.layers.Dense(1),
+    ])
+    model.compile(keras.optimizers.SGD(0.1), "mse",
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def _numpy(variable):
+    return np.asarray(keras.ops.convert_to_numpy(
+        keras.ops.convert_to_tensor(variable)), dtype="float64")
+
+
+class _RecordTrueLosses(keras.callbacks.Callback):
+    """Recomputes each batch's loss in numpy from the weights in force."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+        self.losses = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:  # JAX keeps the state outside the variables.
+            sync()
+        w1, b1, w2, b2 = [_numpy(v) for v in self.model.weights]
+        xb = self.x[batch * BATCH:(batch + 1) * BATCH].astype("float64")
+        yb = self.y[batch * BATCH:(batch + 1) * BATCH].astype("float64")
+        pred = np.tanh(xb @ w1 + b1) @ w2 + b2
+        self.losses.append(float(np.mean((pred - yb) ** 2)))
+
+
+class _ReadStats(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+        self.logged = []
+
+    def on_train_begin(self, logs=None):
+        self.accumulator = device.install(self.model,
+                                          steps=self.params["steps"])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.accumulator.clear()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(self.accumulator.read())
+        self.logged.append(float(logs["loss"]))
+
+
+def _flips(losses):
+    """Sign changes between consecutive differences, and their number."""
+    d = np.diff(np.asarray(losses, dtype=float))
+    with np.errstate(invalid="ignore"):
+        product = d[1:] * d[:-1]
+    pair = np.isfinite(product)
+    return int(np.sum(pair & (product < 0))), int(np.sum(pair))
+
+
+def test_statistics_match_losses_recomputed_independently():
+    x, y = _data()
+    model = _model()
+    truth, read = _RecordTrueLosses(x, y), _ReadStats()
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+              callbacks=[read, truth])
+    steps = int(np.ceil(N_SAMPLES / BATCH))
+    sizes = np.array([BATCH] * (steps - 1) + [N_SAMPLES % BATCH], float)
+    for epoch, stats in enumerate(read.epochs):
+        true = np.array(truth.losses[epoch * steps:(epoch + 1) * steps])
+        assert stats.n_batches == steps and stats.complete
+        np.testing.assert_allclose(stats.losses, true, rtol=1e-4)
+        np.testing.assert_array_equal(stats.batch_sizes, sizes)
+        assert stats.samples == N_SAMPLES
+        assert stats.batch_size == BATCH
+        np.testing.assert_allclose(stats.mean, true.mean(), rtol=1e-4)
+        np.testing.assert_allclose(stats.std, true.std(ddof=1), rtol=1e-3)
+        np.testing.assert_allclose(stats.min, true.min(), rtol=1e-4)
+        np.testing.assert_allclose(stats.max, true.max(), rtol=1e-4)
+        flips, pairs = _flips(true)
+        assert pairs == steps - 2
+        assert stats.flip_rate == pytest.approx(flips / pairs)
+        # The batch-size-weighted mean is what Keras logs as the epoch loss.
+        np.testing.assert_allclose(
+            stats.weighted_mean, np.sum(sizes * true) / sizes.sum(), rtol=1e-4)
+        np.testing.assert_allclose(
+            stats.weighted_mean, read.logged[epoch], rtol=1e-4)
+        assert stats.first_nonfinite is None
+
+
+@pytest.mark.skipif(BACKEND == "torch",
+                    reason="steps_per_execution > 1 is not supported on torch")
+def test_every_batch_is_seen_with_steps_per_execution():
+    x, y = _data()
+    reads = []
+    for steps_per_execution in (1, 3):
+        read = _ReadStats()
+        _model(steps_per_execution).fit(
+            x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+            callbacks=[read])
+        reads.append(read.epochs)
+    for one, three in zip(*reads):
+        assert three.n_batches == one.n_batches == 7
+        np.testing.assert_allclose(three.losses, one.losses, rtol=1e-5)
+        np.testing.assert_allclose(three.stats, one.stats, rtol=1e-5)
+
+
+def test_the_tap_does_not_change_training():
+    x, y = _data()
+    plain = _model()
+    plain.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    tapped = _model()
+    tapped.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+               callbacks=[_ReadStats()])
+    for a, b in zip(plain.get_weights(), tapped.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_update_state_statistics_and_ring_overflow():
+    losses = [3.0, 2.0, np.nan, 2.5, 1.0, np.inf, 1.5, 0.5, 0.75, 0.25]
+    sizes = [4, 4, 4, 4, 4, 4, 4, 4, 4, 2]
+    one_by_one = device.BatchLossAccumulator(capacity=5)
+    for loss, size in zip(losses, sizes):
+        one_by_one.update_state(
+            keras.ops.convert_to_tensor([loss], "float32"), [size])
+    in_chunks = device.BatchLossAccumulator(capacity=5)
+    for chunk in ((0, 3), (3, 4), (4, 10)):  # the last one wraps the ring
+        in_chunks.update_state(
+            keras.ops.convert_to_tensor(losses[slice(*chunk)], "float32"),
+            sizes[slice(*chunk)])
+    stats = one_by_one.read()
+    np.testing.assert_allclose(in_chunks.read().stats, stats.stats)
+    np.testing.assert_allclose(in_chunks.read().losses, stats.losses)
+    finite = np.array([v for v in losses if np.isfinite(v)])
+    assert stats.n_batches == 10 and stats.n_finite == 8
+    assert not stats.complete
+    np.testing.assert_allclose(stats.losses, losses[-5:])
+    np.testing.assert_array_equal(stats.batch_sizes, sizes[-5:])
+    np.testing.assert_allclose(stats.mean, finite.mean(), rtol=1e-6)
+    np.testing.assert_allclose(stats.std, finite.std(ddof=1), rtol=1e-5)
+    assert stats.min == 0.25 and stats.max == 3.0
+    flips, pairs = _flips(losses)
+    assert (flips, pairs) == (2, 2)
+    assert stats.flip_rate == pytest.approx(flips / pairs)
+    assert stats.first_nonfinite == 2
+    assert stats.samples == 38 and stats.batch_size == 4
+    one_by_one.clear()
+    cleared = one_by_one.read()
+    assert cleared.n_batches == 0 and np.isnan(cleared.std)
+    assert cleared.batch_size is None
+
+
+def test_keras_metric_resets_and_evaluate_leave_the_statistics():
+    x, y = _data()
+    model = _model()
+    read = _ReadStats()
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[read])
+    before = read.accumulator.read()
+    assert before.val_samples == 0
+    model.reset_metrics()
+    model.evaluate(x, y, batch_size=BATCH, verbose=0)
+    after = read.accumulator.read()
+    # The test step only counts the samples it sees.
+    assert after.val_samples == N_SAMPLES
+    keep = np.arange(device.N_STATS) != device.VAL_SAMPLES
+    np.testing.assert_array_equal(after.stats[keep], before.stats[keep])
+    np.testing.assert_array_equal(after.losses, before.losses)
+    assert read.accumulator.result() == {}
+
+
+def test_install_is_idempotent_and_adds_nothing_to_logs_or_saves(tmp_path):
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)  # traced untapped
+    first = device.install(model)
+    assert device.install(model) is first
+    assert device.installed_accumulator(model) is first
+    history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    assert set(history.history) == {"loss"}
+    assert first.read().n_batches == 7  # the untapped trace was replaced
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert device.installed_accumulator(restored) is None
+
+
+def test_a_ring_smaller_than_the_epoch_keeps_exact_statistics():
+    x, y = _data()
+    full, small = _ReadStats(), _ReadStats()
+    _model().fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+                 callbacks=[full])
+    model = _model()
+    device.install(model, capacity=3)  # 7 batches: folds twice, wraps
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+              callbacks=[small])
+    for whole, part in zip(full.epochs, small.epochs):
+        assert part.n_batches == whole.n_batches == 7
+        assert not part.complete and whole.complete
+        np.testing.assert_allclose(part.stats, whole.stats, rtol=1e-5)
+        np.testing.assert_allclose(part.losses, whole.losses[-3:], rtol=1e-5)
+
+
+def test_a_longer_epoch_than_the_ring_turns_the_in_step_fold_on():
+    x, y = _data()
+    x2, y2 = np.concatenate([x, x]), np.concatenate([y, y])  # 13 batches
+    model = _model()
+    accumulator = device.install(model, capacity=8, steps=7)
+    assert not accumulator.fold_in_graph  # 7 batches fit in the ring
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[_ReadStats()])
+    read = _ReadStats()
+    model.fit(x2, y2, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[read])
+    assert accumulator.fold_in_graph
+    reference = _model()
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    check = _ReadStats()
+    reference.fit(x2, y2, batch_size=BATCH, epochs=1, shuffle=False,
+                  verbose=0, callbacks=[check])
+    got, expected = read.epochs[0], check.epochs[0]
+    assert got.n_batches == expected.n_batches == 13
+    np.testing.assert_allclose(got.stats, expected.stats, rtol=1e-5)
+    np.testing.assert_allclose(got.losses, expected.losses[-8:], rtol=1e-5)
+
+
+def test_ring_capacity_follows_the_epoch_length():
+    assert device._capacity_for(None) == device.RING_CAPACITY
+    assert device._capacity_for(10) == device.RING_CAPACITY
+    assert device._capacity_for(5000) == 8192
+    assert device._capacity_for(10**7) == device.MAX_RING_CAPACITY
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="inspects the JAX train step")
+def test_the_compiled_jax_step_holds_the_tap_and_no_host_transfer():
+    import jax
+
+    x, y = _data()
+    model = _model()
+    device.install(model, steps=7)
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    state = model._get_jax_state(
+        trainable_variables=True, non_trainable_variables=True,
+        optimizer_variables=True, metrics_variables=True)
+    hlo = jax.jit(model.train_step).lower(
+        state, (x[:BATCH], y[:BATCH])).as_text()
+    assert "dynamic_update_slice" in hlo  # the ring write is in the step
+    for host_op in ("callback", "outfeed", "infeed", "send", "recv"):
+        assert host_op not in hlo.lower()
