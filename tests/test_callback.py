@@ -29,6 +29,9 @@ from keras_curvewatch.warning_types import Notifier  # noqa: E402
 from keras_curvewatch.warning_types import OverparameterizedWarning  # noqa
 from keras_curvewatch.warning_types import SmallBatchWarning  # noqa: E402
 
+# Run again under KERAS_BACKEND=jax and torch by .ci/run.
+pytestmark = pytest.mark.backend
+
 BATCH_STAT_KEYS = ("loss_batch_std", "loss_flip_rate", "loss_batch_min",
                    "loss_batch_max")
 

@@ -15,6 +15,9 @@ import keras  # noqa: E402
 
 from keras_curvewatch import device  # noqa: E402
 
+# Run again under KERAS_BACKEND=jax and torch by .ci/run.
+pytestmark = pytest.mark.backend
+
 BACKEND = keras.backend.backend()
 N_SAMPLES = 50
 BATCH = 8  # 50 samples: six batches of 8 and a last batch of 2
