@@ -20,6 +20,7 @@ from keras_curvewatch.analysis import analyze
 from keras_curvewatch.curves import KEY_ALIASES
 from keras_curvewatch.curves import Curves
 from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.findings import LINT_CODES
 from keras_curvewatch.findings import sort_findings
 from keras_curvewatch.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.warning_types import LOGGER_NAME
@@ -148,6 +149,7 @@ class CurveWatch(keras.callbacks.Callback):
 
     def _reset(self):
         self._pending_lr_state = None
+        self._lint_findings = []
         self.report = None
         self.history = {}
         self.disabled = False
@@ -178,6 +180,7 @@ class CurveWatch(keras.callbacks.Callback):
             self._live = None
             if self.display and self._chief:
                 self._live = _create_live_display()
+            self._lint_model()
         except Exception as error:
             self._disable(error)
         if self._lr is not None:
@@ -252,6 +255,16 @@ class CurveWatch(keras.callbacks.Callback):
             logging.getLogger(LOGGER_NAME).info(result["message"])
         return report
 
+    def _lint_model(self):
+        """Pre-flight lint of the model (relu before softmax, logits, too
+        much dropout), merged into every epoch's report."""
+        from keras_curvewatch.lint import lint_report
+
+        report = lint_report(self.model, source="CurveWatch")
+        self._lint_findings = [f for f in report.findings
+                               if f.code in LINT_CODES]
+        self._notes.extend(n for n in report.notes if n not in self._notes)
+
     def _read_batch_stats(self):
         if self._accumulator is None:
             return None
@@ -311,6 +324,9 @@ class CurveWatch(keras.callbacks.Callback):
         for note in self._notes:
             if note not in report.notes:
                 report.notes.append(note)
+        if self._lint_findings:
+            report.findings = sort_findings(
+                report.findings + self._lint_findings)
         return report
 
     def _disable(self, error):

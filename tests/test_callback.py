@@ -335,3 +335,22 @@ def test_invalid_arguments_are_rejected():
         CurveWatch(n_val=2.5)
     with pytest.raises(ConfigError, match="backup_dir"):
         CurveWatch(backup_dir=3)
+
+
+def test_lint_findings_of_the_model_appear_in_the_live_report():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(8, activation="relu"),
+        keras.layers.Dense(3, activation="relu"),
+        keras.layers.Softmax(),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 3, 64)
+    seen = []
+    watch = CurveWatch(warn=seen.append, display=False)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[watch])
+    assert not watch.disabled, watch.error
+    assert watch.report.has("relu_before_softmax")
+    assert [f.code for f in seen].count("relu_before_softmax") == 1
