@@ -1,0 +1,130 @@
+"""Executes the example notebooks in notebooks/ with a real Jupyter kernel.
+
+Needs nbclient, ipykernel and a `python3` kernelspec (`python3 -m ipykernel
+install --user` creates one).
+"""
+
+import os
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+# Per-cell limit: the slowest cell trains a tiny LSTM for 40 epochs, which
+# takes 10-40 s on a shared 2-core CI machine.
+CELL_TIMEOUT_S = 300
+
+
+def _kernel_available():
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        return "python3" in KernelSpecManager().find_kernel_specs()
+    except Exception:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not _kernel_available(),
+    reason="no python3 Jupyter kernelspec (python3 -m ipykernel install "
+           "--user)",
+)
+
+
+def execute(notebook, workdir, monkeypatch):
+    """Runs every cell of `notebook` in a fresh python3 kernel."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("MPLBACKEND",
+                       "module://matplotlib_inline.backend_inline")
+    path = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(REPO), path) if p))
+    client = nbclient.NotebookClient(
+        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute()
+    return notebook
+
+
+def _outputs(cell, output_type=None):
+    return [o for o in cell.get("outputs", [])
+            if output_type is None or o["output_type"] == output_type]
+
+
+def _html(output):
+    return output.get("data", {}).get("text/html", "")
+
+
+def _cell_containing(notebook, source_text):
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and source_text in cell.source:
+            return cell
+    raise AssertionError(f"no code cell contains {source_text!r}")
+
+
+def test_notebooks_are_committed_without_outputs():
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert len(paths) >= 2
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [], f"{path.name} has outputs"
+                assert cell.execution_count is None, path.name
+
+
+def test_live_callback_notebook(tmp_path, monkeypatch):
+    notebook = nbformat.read(NOTEBOOKS / "01_live_callback.ipynb",
+                             as_version=4)
+    execute(notebook, tmp_path, monkeypatch)
+    fit_cell = _cell_containing(notebook, "model.fit(")
+    displays = _outputs(fit_cell, "display_data")
+    # One output area, updated in place: never one per epoch.
+    assert len(displays) == 1
+    live = _html(displays[0])
+    assert "curvewatch-live" in live
+    assert "waiting for the first epoch" not in live  # it was updated
+    assert "data:image/png;base64," in live
+    assert not any("image/png" in o.get("data", {}) for o in displays)
+    report_cell = _cell_containing(notebook, "report = watch.report")
+    results = _outputs(report_cell, "execute_result")
+    assert 'class="curvewatch-report"' in _html(results[0])
+    plot_cell = _cell_containing(notebook, "report.plot()")
+    assert any("image/png" in o.get("data", {}) for o in _outputs(plot_cell))
+
+
+def test_analyze_saved_history_notebook(tmp_path, monkeypatch):
+    notebook = nbformat.read(NOTEBOOKS / "02_analyze_saved_history.ipynb",
+                             as_version=4)
+    execute(notebook, tmp_path, monkeypatch)
+    report_cell = _cell_containing(notebook, "kcw.analyze(")
+    html = _html(_outputs(report_cell, "execute_result")[0])
+    assert 'class="curvewatch-report"' in html
+    assert "overfitting" in html
+    plot_cell = _cell_containing(notebook, "report.plot()")
+    plots = [o for o in _outputs(plot_cell)
+             if "image/png" in o.get("data", {})]
+    assert len(plots) == 1  # shown once, not twice
+    share_cell = _cell_containing(notebook, "write_html(")
+    text = "".join(o.get("text", "") for o in _outputs(share_cell, "stream"))
+    assert "report.html" in text and "bytes" in text
+
+
+def test_learning_rate_control_notebook(tmp_path, monkeypatch):
+    notebook = nbformat.read(NOTEBOOKS / "03_learning_rate_control.ipynb",
+                             as_version=4)
+    execute(notebook, tmp_path, monkeypatch)
+    for cell in notebook.cells:
+        for output in _outputs(cell, "error"):
+            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    actions = _cell_containing(notebook, "for action in report.actions")
+    text = "".join(o.get("text", "") for o in _outputs(actions, "stream"))
+    # The controller lowered the rate at least once, and said why.
+    assert "0.05 -> " in text, text
+    assert "learning_rate per epoch" in text
