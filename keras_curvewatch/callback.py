@@ -235,7 +235,8 @@ class CurveWatch(keras.callbacks.Callback):
         self._append(epoch, entry)
         self.report = self._amend_report(epoch, logs, self._diagnose())
         if self._chief:
-            self._notifier.notify(self.report.findings)
+            self._notifier.notify(self.report.findings,
+                                  shown_live=self._live is not None)
             if self._live is not None:
                 self._live.update(self.report)
             if self.backup_dir is not None:

@@ -230,11 +230,14 @@ class Notifier:
             if f.rank > self.raised.get(f.code, -1)
         ]
 
-    def notify(self, findings):
+    def notify(self, findings, shown_live=False):
         """Raises the pending findings.
 
         Args:
             findings: iterable of `Finding`.
+            shown_live: bool. True when a live notebook display already
+                shows them: the default `"warnings"` mode then only logs,
+                so the notebook gets no new printout per epoch.
 
         Returns:
             list of `Finding`. The ones raised now.
@@ -244,7 +247,9 @@ class Notifier:
         for finding in raised:
             self.raised[finding.code] = finding.rank
             text = format_finding(finding)
-            if self.warn == "warnings":
+            if self.warn == "warnings" and shown_live:
+                logger.info(text)
+            elif self.warn == "warnings":
                 logger.info(text)
                 # Attributed to the package, not to a line of its source:
                 # the warning then prints as one clean block, and

@@ -92,6 +92,9 @@ def test_live_callback_notebook(tmp_path, monkeypatch):
     assert "waiting for the first epoch" not in live  # it was updated
     assert "data:image/png;base64," in live
     assert not any("image/png" in o.get("data", {}) for o in displays)
+    # The live display replaces the per-finding warnings printout.
+    printed = "".join(o.get("text", "") for o in _outputs(fit_cell, "stream"))
+    assert "Warning" not in printed and "[warning]" not in printed, printed
     report_cell = _cell_containing(notebook, "report = watch.report")
     results = _outputs(report_cell, "execute_result")
     assert 'class="curvewatch-report"' in _html(results[0])
