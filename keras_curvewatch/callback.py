@@ -30,6 +30,10 @@ from keras_curvewatch.warning_types import Notifier
 # 400 KiB of floats; the oldest whole epochs are dropped beyond it.
 MAX_BATCH_LOSSES = 50000
 
+# Findings about the run as a whole: "still falling at the end" is true of
+# every run part-way through, so these are raised at train end, not live.
+END_OF_RUN_CODES = ("not_converged",)
+
 STATE_FILE = "curvewatch_state.json"
 STATE_VERSION = 1
 # Written by `keras.callbacks.BackupAndRestore` in its `backup_dir`.
@@ -211,6 +215,13 @@ class CurveWatch(keras.callbacks.Callback):
             self._disable(error)
 
     def on_train_end(self, logs=None):
+        if not self.disabled and self.report is not None and self._chief:
+            try:
+                # The end-of-run findings held back during training.
+                self._notifier.notify(self.report.findings,
+                                      shown_live=self._live is not None)
+            except Exception as error:
+                self._disable(error)
         if self._lr is not None and not self.disabled:
             try:
                 self._lr.on_train_end(self.model)
@@ -235,8 +246,10 @@ class CurveWatch(keras.callbacks.Callback):
         self._append(epoch, entry)
         self.report = self._amend_report(epoch, logs, self._diagnose())
         if self._chief:
-            self._notifier.notify(self.report.findings,
-                                  shown_live=self._live is not None)
+            self._notifier.notify(
+                [f for f in self.report.findings
+                 if f.code not in END_OF_RUN_CODES],
+                shown_live=self._live is not None)
             if self._live is not None:
                 self._live.update(self.report)
             if self.backup_dir is not None:

@@ -354,3 +354,26 @@ def test_lint_findings_of_the_model_appear_in_the_live_report():
     assert not watch.disabled, watch.error
     assert watch.report.has("relu_before_softmax")
     assert [f.code for f in seen].count("relu_before_softmax") == 1
+
+
+def test_not_converged_is_raised_at_train_end_only():
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 1))).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    # A slow rate: the loss falls steadily through every epoch.
+    model.compile(keras.optimizers.SGD(0.002), "mse")
+    seen = []
+
+    class EpochMark(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(("epoch", epoch))
+
+    watch = CurveWatch(warn=lambda f: seen.append(("finding", f.code)),
+                       display=False)
+    model.fit(x, y, validation_split=0.25, batch_size=32, epochs=12,
+              verbose=0, callbacks=[watch, EpochMark()])
+    assert watch.report.has("not_converged"), str(watch.report)
+    position = seen.index(("finding", "not_converged"))
+    assert ("epoch", 11) in seen[:position]
