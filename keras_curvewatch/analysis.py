@@ -6,6 +6,7 @@ through `keras_curvewatch.model_info`, which imports keras lazily).
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -190,6 +191,10 @@ def _batch_stats(batch_losses, steps_per_epoch):
 def diagnose(curves, context, batch_losses=None):
     """Runs every rule on `curves` and `context` and builds the `Report`.
 
+    Numeric overflow on extreme values (1e300 and the like) is expected:
+    the statistics come out NaN or inf and the rules skip them, so numpy's
+    floating-point warnings are silenced here.
+
     Args:
         curves: `Curves`.
         context: `RunContext`.
@@ -198,6 +203,12 @@ def diagnose(curves, context, batch_losses=None):
     Returns:
         `Report`.
     """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _diagnose(curves, context, batch_losses)
+
+
+def _diagnose(curves, context, batch_losses=None):
     names = [name for name in curves.keys() if is_curve(name)]
     series = {
         name: describe_series(name, curves.get(name), curves.epochs)

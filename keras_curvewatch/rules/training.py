@@ -35,6 +35,9 @@ NOT_LEARNING_MAX_IMPROVEMENT = 0.02
 NOT_LEARNING_MAX_ACCURACY_GAIN = 0.02
 # A loss within 2 % of ln(k) is a uniform guess over k classes.
 CHANCE_LOSS_TOLERANCE = 0.02
+# Chance levels are checked up to 100,000 classes (ln = 11.5): beyond that
+# a loss is no uniform guess over labels.
+CHANCE_MAX_CLASSES = 100_000
 
 # Not converged: the tail still falls at 1 % of the level per epoch or
 # more (10 more epochs would gain about 10 %); healthy runs in
@@ -233,7 +236,9 @@ def diverging_rule(inp):
 
 def _chance_classes(loss_value):
     """k if `loss_value` is within tolerance of ln(k) for some k >= 2."""
-    if not np.isfinite(loss_value) or loss_value <= 0:
+    if not np.isfinite(loss_value) or not (
+        0 < loss_value <= math.log(CHANCE_MAX_CLASSES)
+    ):
         return None
     k = int(round(math.exp(loss_value)))
     if k >= 2 and abs(loss_value - math.log(k)) <= (
