@@ -3,8 +3,8 @@
 Runs small-data CNN/LSTM/MLP scenarios, each with several seeds on the same
 epoch budget, under four controls: none, `ReduceLROnPlateau()` at its
 defaults, `ReduceLROnPlateau(factor=0.5, patience=5)` and CurveWatch's
-control (`LRController` driven by `keras_curvewatch.analyze` on the logs so
-far, as `CurveWatch(lr_control=True)` does). Prints a table of the median
+control (`CurveWatch(lr_control=LRControl())`, with per-batch statistics on
+the device). Prints a table of the median
 best and final validation loss, the epochs to reach a target loss and the
 NaN runs rescued, then checks the issue's targets.
 
@@ -26,9 +26,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-import keras_curvewatch as kcw  # noqa: E402
 from keras_curvewatch.control import LRControl  # noqa: E402
-from keras_curvewatch.lr_controller import LRController  # noqa: E402
+from keras_curvewatch.callback import CurveWatch  # noqa: E402
 
 # The target loss of a scenario: 25 % above the best validation loss any
 # run reached, so "epochs to target" measures speed to a good model.
@@ -39,34 +38,6 @@ MIN_NOISE_TOLERANCE = 0.02
 # Healthy runs: CurveWatch's median final loss within 2 % of no control.
 HEALTHY_TOLERANCE = 0.02
 METHODS = ("none", "rlrp_default", "rlrp_0.5_p5", "curvewatch")
-
-
-class ControlCallback(keras.callbacks.Callback):
-    """Drives `LRController` from the engine's report on the logs so far,
-    as `CurveWatch(lr_control=True)` does."""
-
-    def __init__(self, control, batch_size, n_train, n_val):
-        super().__init__()
-        self.controller = LRController(control)
-        self.sizes = dict(batch_size=batch_size, n_train=n_train,
-                          n_val=n_val)
-        self.history = {}
-
-    def on_train_begin(self, logs=None):
-        self.history = {}
-        self.controller.on_train_begin(self.model)
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-        report = kcw.analyze({k: v for k, v in self.history.items()
-                              if k != "learning_rate"},
-                             model=self.model, **self.sizes)
-        result = self.controller.on_epoch_end(self.model, epoch, logs, report)
-        logs.update(result["logs"])
-
-    def on_train_end(self, logs=None):
-        self.controller.on_train_end(self.model)
 
 
 def _images(rng, n, classes=3, imbalance=None):
@@ -168,7 +139,10 @@ def run_one(name, method, seed, epochs, n=300, control=None):
         callbacks.append(keras.callbacks.ReduceLROnPlateau(factor=0.5,
                                                            patience=5))
     elif method == "curvewatch":
-        controller = ControlCallback(control or LRControl(), batch, n, n_val)
+        # The product itself, told what a user would know.
+        controller = CurveWatch(batch_size=batch, n_train=n, n_val=n_val,
+                                lr_control=control or LRControl(),
+                                warn=lambda finding: None, display=False)
         callbacks.append(controller)
     history = keras.callbacks.History()
     crashed = False
@@ -182,7 +156,8 @@ def run_one(name, method, seed, epochs, n=300, control=None):
     # The model as the user gets it back (after a crash or a clean stop
     # too): its validation loss is the run's final one.
     final = float(model.evaluate(x[n:], y[n:], batch_size=batch, verbose=0))
-    actions = controller.controller.actions if controller else []
+    actions = (controller.report.actions
+               if controller is not None and controller.report else [])
     return curve, crashed, actions, final
 
 
