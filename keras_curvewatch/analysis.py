@@ -174,13 +174,20 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
     )
 
 
-def _batch_stats(batch_losses, steps_per_epoch):
+def _as_losses(batch_losses):
+    """Per-batch losses (floats, numpy or backend scalars) as a flat
+    float64 array, or None."""
     if batch_losses is None:
-        return {}
-    losses = np.asarray(
+        return None
+    return np.asarray(
         [float(v) for v in np.asarray(batch_losses, dtype=object).ravel()],
         dtype=np.float64,
     )
+
+
+def _batch_stats(losses, steps_per_epoch):
+    if losses is None:
+        return {}
     out = {"steps_per_epoch": steps_per_epoch}
     out.update(stats.batch_noise(losses, steps_per_epoch))
     if steps_per_epoch:
@@ -215,6 +222,7 @@ def _diagnose(curves, context, batch_losses=None):
         for name in names
     }
     loss, val_loss, metric, val_metric = pick_curves(names)
+    batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
     inp = RuleInput(
         curves=curves,
@@ -247,8 +255,7 @@ def _diagnose(curves, context, batch_losses=None):
         )
     report_batch = {}
     if batch_losses is not None:
-        kept = [float(v) for v in np.asarray(batch_losses, dtype=np.float64)
-                .ravel()[-MAX_BATCH_LOSSES_IN_REPORT:]]
+        kept = [float(v) for v in batch_losses[-MAX_BATCH_LOSSES_IN_REPORT:]]
         report_batch = {k: v for k, v in batch.items()}
         report_batch["batch_losses"] = kept
     return Report(

@@ -17,8 +17,8 @@ import keras
 
 from keras_curvewatch import device
 from keras_curvewatch.analysis import analyze
-from keras_curvewatch.curves import KEY_ALIASES
 from keras_curvewatch.curves import Curves
+from keras_curvewatch.curves import rename_aliases
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.findings import LINT_CODES
 from keras_curvewatch.findings import sort_findings
@@ -322,9 +322,8 @@ class CurveWatch(keras.callbacks.Callback):
             batch_losses = [v for e in self._epoch_batch_losses for v in e]
         steps = (self.params or {}).get("steps") or measured.get(
             "steps_per_epoch")
-        values = {KEY_ALIASES.get(k, k) if KEY_ALIASES.get(k) not in
-                  self.history else k: v for k, v in self.history.items()}
-        curves = Curves(values=values, epochs=list(self._epochs),
+        curves = Curves(values=rename_aliases(self.history),
+                        epochs=list(self._epochs),
                         source="CurveWatch")
         report = analyze(
             curves,

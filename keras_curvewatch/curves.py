@@ -16,6 +16,33 @@ KEY_ALIASES = {
 }
 
 
+def rename_aliases(values, notes=None):
+    """Renames old Keras keys (`acc`, ...) whose new name is not taken.
+
+    Args:
+        values: dict of curve name to values.
+        notes: list of str or None. A note saying what was renamed is
+            appended here.
+
+    Returns:
+        A dict with the renamed keys (the same dict if nothing changed).
+    """
+    pairs = {
+        old: new
+        for old, new in KEY_ALIASES.items()
+        if old in values and new not in values
+    }
+    if not pairs:
+        return values
+    if notes is not None:
+        notes.append(
+            "Renamed old Keras keys: "
+            + ", ".join(f"{old} -> {new}" for old, new in pairs.items())
+            + "."
+        )
+    return {pairs.get(k, k): v for k, v in values.items()}
+
+
 @dataclasses.dataclass
 class Curves:
     """Per-epoch training curves, aligned on one epoch axis.

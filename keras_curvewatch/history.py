@@ -13,8 +13,8 @@ import numpy as np
 
 from keras_curvewatch import csv_reader
 from keras_curvewatch import tensorboard_reader
-from keras_curvewatch.curves import KEY_ALIASES
 from keras_curvewatch.curves import Curves
+from keras_curvewatch.curves import rename_aliases
 from keras_curvewatch.errors import FormatError
 from keras_curvewatch.errors import InputError
 
@@ -318,30 +318,13 @@ def _from_table(table, source, unit):
     if epochs is not None:
         start, epochs = _last_run(epochs, positions, unit, source, notes)
     values = {k: v[start:] for k, v in values.items()}
-    values = _rename_aliases(values, notes)
+    values = rename_aliases(values, notes)
     return Curves(values=values, epochs=epochs, source=source, notes=notes)
-
-
-def _rename_aliases(values, notes):
-    """Renames old Keras keys (`acc`, ...) whose new name is not taken."""
-    pairs = {
-        old: new
-        for old, new in KEY_ALIASES.items()
-        if old in values and new not in values
-    }
-    if not pairs:
-        return values
-    notes.append(
-        "Renamed old Keras keys: "
-        + ", ".join(f"{old} -> {new}" for old, new in pairs.items())
-        + "."
-    )
-    return {pairs.get(k, k): v for k, v in values.items()}
 
 
 def _from_tensorboard(path):
     curves = tensorboard_reader.load_tensorboard(path)
-    curves.values = _rename_aliases(curves.values, curves.notes)
+    curves.values = rename_aliases(curves.values, curves.notes)
     return curves
 
 

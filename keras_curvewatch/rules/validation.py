@@ -16,6 +16,7 @@ from keras_curvewatch.rules.base import fmt
 from keras_curvewatch.rules.base import pct
 from keras_curvewatch.rules.base import rank_causes
 from keras_curvewatch.rules.context import SMALL_VAL_WARN_N
+from keras_curvewatch.series import is_bounded_metric
 
 # Overfitting needs at least 3 epochs after the onset to tell a rise from
 # a wobble.
@@ -204,11 +205,6 @@ def _val_loss_noisier_than_training(vl, tl):
                 and val_rel / train_rel >= VAL_TRAIN_NOISE_RATIO)
 
 
-def _bounded(inp, s):
-    fin = stats.finite(inp.values(s.name))
-    return len(fin) > 0 and fin.min() >= 0.0 and fin.max() <= 1.0
-
-
 def _noise_matters(s, min_noise, evidence, key):
     """True if curve `s` is noisy enough to matter: relative noise (losses)
     or absolute noise (bounded metrics) of at least `min_noise`, and at
@@ -238,10 +234,8 @@ def _expected_validation_noise(inp):
     vm = inp.val_metric
     if vm is not None and vm in inp.series:
         s = inp.series[vm]
-        fin = stats.finite(inp.values(vm))
-        if (np.isfinite(s.noise) and len(fin) and fin.min() >= 0
-                and fin.max() <= 1):
-            p = float(np.median(fin))
+        if np.isfinite(s.noise) and is_bounded_metric(vm, inp.values(vm)):
+            p = float(np.median(stats.finite(inp.values(vm))))
             expected = stats.binomial_standard_error(p, n_val)
             return vm, s.noise, expected, "accuracy"
     if inp.val_loss is not None:
@@ -271,7 +265,7 @@ def val_fluctuation_rule(inp):
     if tl is not None and np.isfinite(tl.relative_noise):
         evidence["train_loss_relative_noise"] = tl.relative_noise
     if vm is not None and vm.n_finite >= VAL_MIN_EPOCHS and np.isfinite(
-            vm.noise) and inp.val_metric in inp.series and _bounded(inp, vm):
+            vm.noise) and is_bounded_metric(vm.name, inp.values(vm.name)):
         # Accuracy is what users read, and its sampling error is known:
         # judge the validation noise on it.
         large = vm.noise >= VAL_ACCURACY_FLUCTUATION
