@@ -16,8 +16,8 @@ SUM_SQ = 4  # sum of (loss - shift) ** 2 over finite batches
 WEIGHTED_SUM = 5  # sum of batch_size * (loss - shift) over finite batches
 MIN = 6  # smallest finite loss
 MAX = 7  # largest finite loss
-LAST = 8  # last loss (NaN before the first batch)
-LAST_DIFF = 9  # last difference of consecutive losses (NaN if undefined)
+LAST = 8  # last loss (inf before the first batch)
+LAST_DIFF = 9  # last difference of consecutive losses (non-finite if none)
 FLIPS = 10  # sign changes between consecutive finite differences
 FLIP_PAIRS = 11  # pairs of consecutive finite differences
 SAMPLES = 12  # sum of batch sizes, all batches
@@ -31,7 +31,10 @@ N_STATS = 18
 INITIAL_STATS = np.zeros(N_STATS, dtype="float32")
 INITIAL_STATS[[MIN, BATCH_MIN]] = np.inf
 INITIAL_STATS[[MAX, BATCH_MAX]] = -np.inf
-INITIAL_STATS[[LAST, LAST_DIFF]] = np.nan
+# "No previous loss" is +inf, not NaN: a difference with it is non-finite,
+# so it never makes a flip pair, and the vector compares equal to itself,
+# which multi-process JAX checks before it places a host value on devices.
+INITIAL_STATS[[LAST, LAST_DIFF]] = np.inf
 INITIAL_STATS[FIRST_NONFINITE] = -1.0
 
 

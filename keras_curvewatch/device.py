@@ -160,7 +160,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
         )
         delta = ops.where(finite, safe - shift, 0.0)
         # Differences of consecutive losses, across the previous batch too;
-        # NaN wherever a loss is not finite, so such pairs are skipped.
+        # non-finite wherever a loss is not finite or there is no previous
+        # one (LAST starts at inf), so such pairs are skipped.
         previous = ops.concatenate([s[LAST:LAST + 1], losses[:-1]])
         diff = losses - previous
         previous_diff = ops.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
