@@ -1,27 +1,29 @@
 """`CurveWatch`: the live Keras callback, a thin adapter over `analyze()`.
 
 The per-batch statistics are gathered on the device by
-`keras_curvewatch.device` and read back once per epoch; the diagnosis is
+`keras_curvewatch.loss_tap` and read back once per epoch; the diagnosis is
 `keras_curvewatch.analyze()`, the same engine as the offline path.
 """
 
-import json
 import logging
 import math
 import os
 import sys
-import tempfile
 import warnings
 
 import keras
 
-from keras_curvewatch import device
+from keras_curvewatch import callback_state
+from keras_curvewatch import loss_tap
 from keras_curvewatch.analysis import analyze
 from keras_curvewatch.curves import Curves
 from keras_curvewatch.curves import rename_aliases
+from keras_curvewatch.distributed import is_chief
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.findings import LINT_CODES
 from keras_curvewatch.findings import sort_findings
+from keras_curvewatch.floats import encode_float
+from keras_curvewatch.floats import to_float
 from keras_curvewatch.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.warning_types import LOGGER_NAME
 from keras_curvewatch.warning_types import Notifier
@@ -33,11 +35,6 @@ MAX_BATCH_LOSSES = 50000
 # Findings about the run as a whole: "still falling at the end" is true of
 # every run part-way through, so these are raised at train end, not live.
 END_OF_RUN_CODES = ("not_converged",)
-
-STATE_FILE = "curvewatch_state.json"
-STATE_VERSION = 1
-# Written by `keras.callbacks.BackupAndRestore` in its `backup_dir`.
-BACKUP_METADATA_FILE = "training_metadata.json"
 
 _PER_BATCH_OFF = (
     "Per-batch statistics are off ({why}); the diagnosis uses the epoch "
@@ -171,12 +168,12 @@ class CurveWatch(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._reset()
         try:
-            self._chief = _is_chief(self.model)
+            self._chief = is_chief(self.model)
             if self.backup_dir is not None:
                 self._restore()
             self._accumulator = None
             if self.per_batch:
-                self._accumulator = device.install(
+                self._accumulator = loss_tap.install(
                     self.model, steps=(self.params or {}).get("steps"))
             else:
                 self._notes.append(
@@ -236,7 +233,7 @@ class CurveWatch(keras.callbacks.Callback):
     # The work.
 
     def _epoch_end(self, epoch, logs):
-        entry = {k: _as_float(v) for k, v in logs.items()}
+        entry = {k: to_float(v) for k, v in logs.items()}
         batch_stats = self._read_batch_stats()
         if batch_stats is not None:
             for key, value in batch_stats.to_logs().items():
@@ -360,11 +357,11 @@ class CurveWatch(keras.callbacks.Callback):
     def get_state(self):
         """Returns the callback's state as a JSON-ready dict."""
         return {
-            "version": STATE_VERSION,
+            "version": callback_state.STATE_VERSION,
             "epochs": list(self._epochs),
-            "history": {k: [_encode(v) for v in vs]
+            "history": {k: [encode_float(v) for v in vs]
                         for k, vs in self.history.items()},
-            "epoch_batch_losses": [[_encode(v) for v in e]
+            "epoch_batch_losses": [[encode_float(v) for v in e]
                                    for e in self._epoch_batch_losses],
             "measured": dict(self._measured),
             "notifier": self._notifier.get_state(),
@@ -374,11 +371,7 @@ class CurveWatch(keras.callbacks.Callback):
 
     def set_state(self, state, n_epochs=None):
         """Restores `get_state()` output, keeping its first `n_epochs`."""
-        if state.get("version") != STATE_VERSION:
-            raise ConfigError(
-                f"CurveWatch state version {state.get('version')!r} is not "
-                f"supported; expected {STATE_VERSION}."
-            )
+        callback_state.check_version(state)
         keep = len(state["epochs"]) if n_epochs is None else int(n_epochs)
         self._epochs = [int(e) for e in state["epochs"][:keep]]
         self.history = {k: [float(v) for v in vs[:keep]]
@@ -393,31 +386,14 @@ class CurveWatch(keras.callbacks.Callback):
         # Applied after the controller's own reset in on_train_begin.
         self._pending_lr_state = state.get("lr_control")
 
-    def _state_path(self):
-        return os.path.join(self.backup_dir, STATE_FILE)
-
     def _save(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.backup_dir,
-                                        prefix=".curvewatch_state.")
-        try:
-            with os.fdopen(handle, "w") as f:
-                json.dump(self.get_state(), f)
-            os.replace(temp, self._state_path())
-        except BaseException:
-            if os.path.exists(temp):
-                os.remove(temp)
-            raise
+        callback_state.save_state(self.backup_dir, self.get_state())
 
     def _restore(self):
-        metadata = os.path.join(self.backup_dir, BACKUP_METADATA_FILE)
-        if not (os.path.exists(metadata)
-                and os.path.exists(self._state_path())):
+        loaded = callback_state.load_state(self.backup_dir)
+        if loaded is None:
             return
-        with open(metadata) as f:
-            resume_epoch = int(json.load(f)["epoch"])
-        with open(self._state_path()) as f:
-            state = json.load(f)
+        resume_epoch, state = loaded
         kept = [e for e in state["epochs"] if e < resume_epoch]
         self.set_state(state, n_epochs=len(kept))
         self.resumed_at = resume_epoch
@@ -429,18 +405,6 @@ class CurveWatch(keras.callbacks.Callback):
             )
 
 
-def _encode(value):
-    value = float(value)
-    return value if math.isfinite(value) else str(value)
-
-
-def _as_float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _create_live_display():
     if "IPython" not in sys.modules:  # Not in a notebook: skip the import.
         return None
@@ -449,25 +413,3 @@ def _create_live_display():
     except ImportError:
         return None
     return LiveDisplay.create()
-
-
-def _is_chief(model):
-    """True in the one process that warns and saves (worker 0)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.process_index() == 0
-    if backend == "tensorflow":
-        strategy = getattr(model, "distribute_strategy", None)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        if resolver is None or resolver.task_type in (None, "chief"):
-            return True
-        has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
-        return not has_chief and resolver.task_id == 0
-    if backend == "torch":
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank() == 0
-    return True

@@ -1,20 +1,10 @@
-"""On-device per-batch loss statistics, gathered inside the compiled step.
+"""`BatchLossAccumulator`: per-batch loss statistics in metric variables.
 
-Keras converts batch logs to Python floats on every batch, and `logs["loss"]`
-in a batch hook is the epoch's running mean, not that batch's loss. So the
-statistics are gathered where the loss is computed: `install(model)` wraps
-`model.compute_loss` with a tap that updates the variables of a
-`BatchLossAccumulator`, a metric tracked by the model. The tap runs inside
-the compiled train step, for every batch whatever `steps_per_execution` is,
-and the statistics are read back once per epoch with `read()`.
+`keras_curvewatch.loss_tap.install(model)` feeds it every training batch's
+loss from inside the compiled train step; the statistics are read back to
+the host once per epoch with `read()`. The losses are read through
+`ops.stop_gradient`, so the accumulator never touches the gradients.
 
-- The loss passes through unchanged; the tap sees it through
-  `ops.stop_gradient`.
-- On JAX the variables are metric variables of the model, so they flow
-  through the trainer's stateless `metrics_variables`.
-- Under `tf.distribute`, the batch loss is made global with one all-reduce,
-  so every replica holds the same statistics and the variables are read
-  from the first replica.
 - Only additive statistics are kept (counts, sums about a shift, minimum,
   maximum, sign flips), plus a ring buffer of recent batch losses and the
   batch size (`shape[0]`) of each. `update_state` adds any number of
@@ -22,18 +12,17 @@ and the statistics are read back once per epoch with `read()`.
   backend its cheapest path:
   - TensorFlow and JAX, when the ring holds the whole epoch (the usual
     case): each batch only goes into the ring (O(1)) and the ring is folded
-    into the statistics at read-back;
-  - otherwise the TensorFlow graph folds the ring when it fills, and XLA
-    (JAX, TensorFlow with `jit_compile`) runs the full update every batch,
-    as does `tf.distribute`, whose replicas all-reduce each batch loss;
+    into the statistics at read-back (`add_ring`);
+  - otherwise the TensorFlow graph folds the ring when it fills
+    (`add_graph`), and XLA (JAX, TensorFlow with `jit_compile`) runs the
+    full update every batch, as does `tf.distribute`, whose replicas
+    all-reduce each batch loss;
   - torch (eager): the batch losses are buffered on the device and folded
-    in every `EAGER_FOLD_EVERY` batches.
+    in every `EAGER_FOLD_EVERY` batches (`add_eager`).
   None of them copies anything to the host before the epoch ends.
-
-Only this module and `callback.py` import keras.
+- On JAX the variables are metric variables of the model, so they flow
+  through the trainer's stateless `metrics_variables`.
 """
-
-import math
 
 import numpy as np
 
@@ -65,16 +54,11 @@ from keras_curvewatch.batch_stats import WEIGHTED_SUM
 # The ring buffer keeps this many most recent batch losses of the epoch:
 # 4096 x 2 float32 is 32 KiB, and covers every batch of most epochs.
 RING_CAPACITY = 4096
-# A longer known epoch gets a ring that holds all of it, up to 2**16
-# batches (512 KiB), so that TensorFlow never folds inside the step.
-MAX_RING_CAPACITY = 2**16
 
 # Eager backends (torch without `torch.compile`) buffer this many batch
 # losses on the device and fold them in with one vectorised update: per
 # batch that costs one `detach`, instead of ~40 eager kernel launches.
 EAGER_FOLD_EVERY = 64
-
-_MARKER = "_curvewatch_accumulator"
 
 
 class BatchLossAccumulator(keras.metrics.Metric):
@@ -344,143 +328,3 @@ def _to_numpy(variable):
     else:
         value = np.asarray(variable.value)
     return np.asarray(value, dtype="float64")
-
-
-def _tf_graph(model):
-    """True for a TensorFlow step without XLA (XLA fuses the full update,
-    and a `tf.cond` predicate would have to leave a GPU)."""
-    return keras.backend.backend() == "tensorflow" and not model.jit_compile
-
-
-def _eager_torch():
-    """True when the torch train step runs eagerly (no `torch.compile`)."""
-    if keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    return not torch.compiler.is_compiling()
-
-
-def _first_tensor(x):
-    for item in keras.tree.flatten(x):
-        if item is not None:
-            return item
-    return None
-
-
-def _global_batch(loss, batch_size):
-    """Makes a replica's loss and batch size global under `tf.distribute`.
-
-    Keras scales each replica's loss by 1/replicas; the global batch loss is
-    the batch-size-weighted mean of the unscaled replica losses, the same
-    quantity Keras's loss tracker averages.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return loss, batch_size
-    import tensorflow as tf
-
-    if (not tf.distribute.has_strategy()
-            or tf.distribute.in_cross_replica_context()):
-        return loss, batch_size
-    context = tf.distribute.get_replica_context()
-    replicas = context.num_replicas_in_sync
-    if replicas <= 1:
-        return loss, batch_size
-    loss = tf.cast(loss, "float32")
-    size = tf.cast(batch_size, "float32")
-    total = context.all_reduce(
-        tf.distribute.ReduceOp.SUM, tf.stack([size * loss * replicas, size])
-    )
-    return total[0] / total[1], total[1]
-
-
-def installed_accumulator(model):
-    """Returns the accumulator installed on `model`, or None."""
-    return getattr(model.compute_loss, _MARKER, None)
-
-
-def _capacity_for(steps):
-    if not steps:
-        return RING_CAPACITY
-    return int(min(max(RING_CAPACITY, 2 ** math.ceil(math.log2(steps))),
-                   MAX_RING_CAPACITY))
-
-
-def install(model, capacity=None, steps=None):
-    """Taps `model.compute_loss` so that each training batch updates a
-    `BatchLossAccumulator`.
-
-    The tap is installed once per model and reused by later `fit()` calls.
-    The model's train function is rebuilt so that the next call traces the
-    tap; an already installed tap is returned without rebuilding anything.
-
-    Args:
-        model: keras.Model. A compiled model.
-        capacity: int or None. Size of the ring buffer. Defaults to `None`:
-            enough for `steps` batches, at least `RING_CAPACITY` and at
-            most `MAX_RING_CAPACITY`.
-        steps: int or None. Batches per epoch, if known (`params["steps"]`
-            in a callback). Defaults to `None`.
-
-    Returns:
-        The `BatchLossAccumulator`.
-    """
-    existing = installed_accumulator(model)
-    if existing is not None:
-        if not existing.fold_in_graph and (
-                not steps or steps > existing.capacity):
-            existing.fold_in_graph = True  # retrace with the fold
-            if getattr(model, "train_function", None) is not None:
-                model.make_train_function(force=True)
-        return existing
-    if capacity is None:
-        capacity = _capacity_for(steps)
-    strategy = getattr(model, "distribute_strategy", None)
-    if keras.backend.backend() == "tensorflow" and strategy is not None:
-        with strategy.scope():
-            accumulator = BatchLossAccumulator(capacity)
-    else:
-        accumulator = BatchLossAccumulator(capacity)
-    accumulator.fold_in_graph = not steps or steps > accumulator.capacity
-    original = model.compute_loss
-    passes_training = getattr(model, "_compute_loss_has_training_arg", True)
-
-    def compute_loss(x=None, y=None, y_pred=None, sample_weight=None,
-                     training=True):
-        if passes_training:
-            loss = original(x, y, y_pred, sample_weight, training=training)
-        else:
-            loss = original(x, y, y_pred, sample_weight)
-        # Symbolic calls (Keras building the loss) are not batches.
-        if loss is not None and not isinstance(loss, keras.KerasTensor):
-            try:
-                first = _first_tensor(x)
-                if first is None:
-                    first = _first_tensor(y_pred)
-                size = ops.shape(first)[0]
-                global_loss, global_size = _global_batch(loss, size)
-                local = global_size is size  # not under tf.distribute
-                if training and _eager_torch():
-                    accumulator.add_eager(global_loss, global_size)
-                elif training and local and not accumulator.fold_in_graph:
-                    accumulator.add_ring(global_loss, global_size)
-                elif training and local and _tf_graph(model):
-                    accumulator.add_graph(global_loss, global_size)
-                elif training:
-                    accumulator.update_state(ops.reshape(global_loss, (1,)),
-                                             ops.reshape(global_size, (1,)))
-                else:
-                    accumulator.count_validation(global_size)
-            except Exception as error:  # Never break training.
-                accumulator.trace_error = error
-        return loss
-
-    setattr(compute_loss, _MARKER, accumulator)
-    compute_loss._curvewatch_original = original
-    # Keras only passes `training` if the signature has it; ours does.
-    model._compute_loss_has_training_arg = True
-    model.compute_loss = compute_loss
-    model._metrics.append(accumulator)
-    if getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
-    return accumulator

@@ -4,7 +4,9 @@ This module imports neither keras nor tensorflow.
 """
 
 import dataclasses
-import math
+
+from keras_curvewatch.floats import decode_float
+from keras_curvewatch.floats import encode_float
 
 INFO = "info"
 WARNING = "warning"
@@ -50,22 +52,6 @@ CAUSES = (
     "data_quality",
     "training_length",
 )
-
-
-def _encode_float(value):
-    """Encodes a float for strict JSON: NaN and infinities become strings."""
-    value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
-def _decode_float(value):
-    if value is None:
-        return float("nan")
-    return float(value)  # float() parses "NaN", "Infinity", "-Infinity".
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +126,7 @@ class Finding:
             "message": self.message,
             "series": self.series,
             "epoch": self.epoch,
-            "evidence": {k: _encode_float(v) for k, v in self.evidence.items()},
+            "evidence": {k: encode_float(v) for k, v in self.evidence.items()},
             "causes": [[c, s] for c, s in self.causes],
             "suggestion": self.suggestion,
         }
@@ -155,7 +141,7 @@ class Finding:
             series=data.get("series"),
             epoch=data.get("epoch"),
             evidence={
-                k: _decode_float(v) for k, v in data.get("evidence", {}).items()
+                k: decode_float(v) for k, v in data.get("evidence", {}).items()
             },
             causes=tuple(tuple(pair) for pair in data.get("causes", ())),
             suggestion=data.get("suggestion", ""),

@@ -15,11 +15,13 @@ from keras_curvewatch.control import LRControl
 from keras_curvewatch.control import REDUCE
 from keras_curvewatch.control import ROLLBACK
 from keras_curvewatch.control import STOP
-from keras_curvewatch.control import epoch_stats_from_report
+from keras_curvewatch.control_inputs import epoch_stats_from_report
 from keras_curvewatch.curves import Curves
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.findings import CRITICAL
 from keras_curvewatch.findings import Finding
+from keras_curvewatch.floats import decode_float
+from keras_curvewatch.floats import encode_float
 from keras_curvewatch.report import Report
 
 # After a change the findings are taken from the epochs since it only, once
@@ -91,7 +93,7 @@ class LRController:
     def get_state(self):
         """The policy state and actions as a JSON-ready dict (the weight
         snapshot is not included)."""
-        return {"state": {k: _encode(v)
+        return {"state": {k: encode_float(v) if isinstance(v, float) else v
                           for k, v in self.state._asdict().items()},
                 "actions": [dict(a) for a in self.actions]}
 
@@ -99,7 +101,7 @@ class LRController:
         """Restores `get_state()` output."""
         fields = ControlState._fields
         self.state = ControlState(**{
-            k: float(v) if isinstance(v, str) else v
+            k: decode_float(v) if isinstance(v, str) else v
             for k, v in data["state"].items() if k in fields})
         self.actions = [dict(a) for a in data.get("actions", [])]
 
@@ -217,12 +219,6 @@ class LRController:
         self._restore(model)
         self._scale(model, decision)
 
-
-
-def _encode(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def _without_findings(report):

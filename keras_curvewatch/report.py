@@ -7,10 +7,10 @@ import dataclasses
 import json
 
 from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import _decode_float
-from keras_curvewatch.findings import _encode_float
 from keras_curvewatch.findings import SEVERITY_RANK
 from keras_curvewatch.findings import sort_findings
+from keras_curvewatch.floats import decode_float
+from keras_curvewatch.floats import encode_float
 
 REPORT_FORMAT_VERSION = 1
 
@@ -88,9 +88,9 @@ class SeriesStats:
     def to_dict(self):
         data = dataclasses.asdict(self)
         for key in self._FLOAT_FIELDS:
-            data[key] = _encode_float(data[key])
-        data["smoothed"] = [_encode_float(v) for v in self.smoothed]
-        data["values"] = [_encode_float(v) for v in self.values]
+            data[key] = encode_float(data[key])
+        data["smoothed"] = [encode_float(v) for v in self.smoothed]
+        data["values"] = [encode_float(v) for v in self.values]
         data["epochs"] = [int(e) for e in self.epochs]
         return data
 
@@ -99,9 +99,9 @@ class SeriesStats:
         data = dict(data)
         for key in cls._FLOAT_FIELDS:
             if key in data:
-                data[key] = _decode_float(data[key])
-        data["smoothed"] = [_decode_float(v) for v in data.get("smoothed", [])]
-        data["values"] = [_decode_float(v) for v in data.get("values", [])]
+                data[key] = decode_float(data[key])
+        data["smoothed"] = [decode_float(v) for v in data.get("smoothed", [])]
+        data["values"] = [decode_float(v) for v in data.get("values", [])]
         data["epochs"] = [int(e) for e in data.get("epochs", [])]
         data["spikes"] = [int(e) for e in data.get("spikes", [])]
         known = {f.name for f in dataclasses.fields(cls)}
@@ -280,7 +280,7 @@ def _jsonable(value):
         return str(value)
     if number.is_integer() and not isinstance(value, float):
         return int(number)
-    return _encode_float(number)
+    return encode_float(number)
 
 
 def _unjsonable(value):

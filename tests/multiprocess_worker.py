@@ -86,7 +86,7 @@ def run_tf(index, port):
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import keras
 
-    from keras_curvewatch.callback import _is_chief
+    from keras_curvewatch.distributed import is_chief
 
     with strategy.scope():
         model = build_model(keras)
@@ -100,7 +100,7 @@ def run_tf(index, port):
         if "PerReplica" not in str(error):
             raise
         result = {"keras_fit_error": str(error).splitlines()[0]}
-    result["chief"] = _is_chief(model)
+    result["chief"] = is_chief(model)
     result["replicas"] = strategy.num_replicas_in_sync
     return result
 

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_curvewatch import device  # noqa: E402
+from keras_curvewatch import loss_tap  # noqa: E402
 from keras_curvewatch import warning_types  # noqa: E402
 from keras_curvewatch.callback import CurveWatch  # noqa: E402
 from keras_curvewatch.errors import ConfigError  # noqa: E402
@@ -197,7 +197,7 @@ def test_a_fault_in_the_device_tap_leaves_the_loss_untouched():
     reference = _model()
     reference.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     model = _model()
-    accumulator = device.install(model)
+    accumulator = loss_tap.install(model)
 
     def broken(*args, **kwargs):
         raise ValueError("injected tap fault")

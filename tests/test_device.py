@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from keras_curvewatch import device  # noqa: E402
+from keras_curvewatch import loss_tap  # noqa: E402
 
 # Run again under KERAS_BACKEND=jax and torch by .ci/run.
 pytestmark = pytest.mark.backend
@@ -74,7 +75,7 @@ class _ReadStats(keras.callbacks.Callback):
         self.logged = []
 
     def on_train_begin(self, logs=None):
-        self.accumulator = device.install(self.model,
+        self.accumulator = loss_tap.install(self.model,
                                           steps=self.params["steps"])
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -209,9 +210,9 @@ def test_install_is_idempotent_and_adds_nothing_to_logs_or_saves(tmp_path):
     x, y = _data()
     model = _model()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)  # traced untapped
-    first = device.install(model)
-    assert device.install(model) is first
-    assert device.installed_accumulator(model) is first
+    first = loss_tap.install(model)
+    assert loss_tap.install(model) is first
+    assert loss_tap.installed_accumulator(model) is first
     history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     assert set(history.history) == {"loss"}
     assert first.read().n_batches == 7  # the untapped trace was replaced
@@ -220,7 +221,7 @@ def test_install_is_idempotent_and_adds_nothing_to_logs_or_saves(tmp_path):
     restored = keras.models.load_model(path)
     for a, b in zip(model.get_weights(), restored.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert device.installed_accumulator(restored) is None
+    assert loss_tap.installed_accumulator(restored) is None
 
 
 def test_a_ring_smaller_than_the_epoch_keeps_exact_statistics():
@@ -229,7 +230,7 @@ def test_a_ring_smaller_than_the_epoch_keeps_exact_statistics():
     _model().fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
                  callbacks=[full])
     model = _model()
-    device.install(model, capacity=3)  # 7 batches: folds twice, wraps
+    loss_tap.install(model, capacity=3)  # 7 batches: folds twice, wraps
     model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
               callbacks=[small])
     for whole, part in zip(full.epochs, small.epochs):
@@ -243,7 +244,7 @@ def test_a_longer_epoch_than_the_ring_turns_the_in_step_fold_on():
     x, y = _data()
     x2, y2 = np.concatenate([x, x]), np.concatenate([y, y])  # 13 batches
     model = _model()
-    accumulator = device.install(model, capacity=8, steps=7)
+    accumulator = loss_tap.install(model, capacity=8, steps=7)
     assert not accumulator.fold_in_graph  # 7 batches fit in the ring
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[_ReadStats()])
@@ -263,10 +264,10 @@ def test_a_longer_epoch_than_the_ring_turns_the_in_step_fold_on():
 
 
 def test_ring_capacity_follows_the_epoch_length():
-    assert device._capacity_for(None) == device.RING_CAPACITY
-    assert device._capacity_for(10) == device.RING_CAPACITY
-    assert device._capacity_for(5000) == 8192
-    assert device._capacity_for(10**7) == device.MAX_RING_CAPACITY
+    assert loss_tap._capacity_for(None) == device.RING_CAPACITY
+    assert loss_tap._capacity_for(10) == device.RING_CAPACITY
+    assert loss_tap._capacity_for(5000) == 8192
+    assert loss_tap._capacity_for(10**7) == loss_tap.MAX_RING_CAPACITY
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="inspects the JAX train step")
@@ -275,7 +276,7 @@ def test_the_compiled_jax_step_holds_the_tap_and_no_host_transfer():
 
     x, y = _data()
     model = _model()
-    device.install(model, steps=7)
+    loss_tap.install(model, steps=7)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     state = model._get_jax_state(
         trainable_variables=True, non_trainable_variables=True,

@@ -68,7 +68,7 @@ def _small_batch(ctx):
          "steps; it may need lowering."),
     ]
     suggestion = (
-        f"Use a batch of 16-32 if memory allows"
+        "Use a batch of 16-32 if memory allows"
         + (f" (n_train={ctx.n_train})" if ctx.n_train else "")
         + "; if the batch must stay small, lower the learning rate "
         "(e.g. halve it) and judge progress on smoothed epoch curves."
