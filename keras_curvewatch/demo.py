@@ -81,8 +81,8 @@ def run_demo(epochs=30, batch_size=4, seed=0, verbose=0, live=True,
             device); if False, analyse the History afterwards. Defaults to
             `True`.
         warn: what `CurveWatch` does with each new finding (see its `warn`
-            argument). Defaults to `None`: print it to stderr, with its
-            epoch, as it arises.
+            argument). Defaults to `None`: print it to stderr as it
+            arises.
 
     Returns:
         The `Report`.

@@ -90,8 +90,13 @@ def test_console_script_never_prints_a_traceback(tmp_path):
     assert "weird.bin" in out.stderr
 
 
-def test_demo_runs_and_prints_a_report(capsys):
+def test_demo_warns_live_then_prints_the_report(capsys):
     assert cli.main(["demo", "--epochs", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "small_batch" in out
-    assert "overparameterized" in out
+    captured = capsys.readouterr()
+    assert "small_batch" in captured.out
+    assert "overparameterized" in captured.out
+    # Raised live by CurveWatch while fit ran, before the final report.
+    live = [line for line in captured.err.splitlines()
+            if line.startswith("curvewatch (live): ")]
+    assert any("small_batch" in line for line in live)
+    assert any("overparameterized" in line for line in live)
