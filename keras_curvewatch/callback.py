@@ -22,6 +22,7 @@ from keras_curvewatch.distributed import is_chief
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.findings import LINT_CODES
 from keras_curvewatch.findings import sort_findings
+from keras_curvewatch.floats import decode_float
 from keras_curvewatch.floats import encode_float
 from keras_curvewatch.floats import to_float
 from keras_curvewatch.warning_types import CurvewatchDisabledWarning
@@ -374,13 +375,14 @@ class CurveWatch(keras.callbacks.Callback):
         callback_state.check_version(state)
         keep = len(state["epochs"]) if n_epochs is None else int(n_epochs)
         self._epochs = [int(e) for e in state["epochs"][:keep]]
-        self.history = {k: [float(v) for v in vs[:keep]]
+        self.history = {k: [decode_float(v) for v in vs[:keep]]
                         for k, vs in state["history"].items()}
         losses = state["epoch_batch_losses"]
         drop = len(state["epochs"]) - keep
         if drop > 0:
             losses = losses[:max(len(losses) - drop, 0)]
-        self._epoch_batch_losses = [[float(v) for v in e] for e in losses]
+        self._epoch_batch_losses = [[decode_float(v) for v in e]
+                                    for e in losses]
         self._measured = dict(state.get("measured", {}))
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.

@@ -6,9 +6,9 @@ Usage: python3 multiprocess_worker.py MODE INDEX PORT OUTPUT
 MODE is `tf` (MultiWorkerMirroredStrategy), `jax` (`jax.distributed` with
 `keras.distribution.DataParallel`), `torch` (a gloo process group, each
 rank training its own replica) or `single` (the one-process reference, on
-whatever KERAS_BACKEND names; INDEX and PORT are ignored). The worker fits the same tiny regression
-as the single-process reference in the test, then writes what it saw (its
-warnings, batch losses, context, epoch logs) to OUTPUT as JSON.
+whatever KERAS_BACKEND names; INDEX and PORT are ignored). Every mode fits
+the model of `tests/tiny_regression.py` on its data, then writes what it
+saw (its warnings, batch losses, context, epoch logs) to OUTPUT as JSON.
 """
 
 import json
@@ -18,18 +18,11 @@ import warnings
 
 import numpy as np
 
+import tiny_regression  # beside this script
+
 N_SAMPLES = 48
 BATCH = 8  # the global batch: each of the two processes holds 4
 EPOCHS = 3
-
-
-def data():
-    """The global data set: the same in every process and the reference."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N_SAMPLES, 3)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 * rng.normal(
-        size=(N_SAMPLES, 1))).astype("float32")
-    return x, y
 
 
 def local_half(x, index):
@@ -38,17 +31,6 @@ def local_half(x, index):
     half = BATCH // 2
     blocks = np.arange(N_SAMPLES).reshape(-1, BATCH)
     return x[blocks[:, index * half:(index + 1) * half].ravel()]
-
-
-def build_model(keras):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((3,)),
-        keras.layers.Dense(4, activation="tanh"),
-        keras.layers.Dense(1),
-    ])
-    model.compile(keras.optimizers.SGD(0.05), "mse")
-    return model
 
 
 def fit(keras, model, x, y, batch_size):
@@ -89,8 +71,8 @@ def run_tf(index, port):
     from keras_curvewatch.distributed import is_chief
 
     with strategy.scope():
-        model = build_model(keras)
-    x, y = data()
+        model = tiny_regression.build_model(keras)
+    x, y = tiny_regression.data(N_SAMPLES)
     try:
         result = fit(keras, model, x, y, BATCH)
     except ValueError as error:
@@ -119,8 +101,8 @@ def run_jax(index, port):
     distribution = keras.distribution.DataParallel(
         devices=jax.devices(), auto_shard_dataset=False)
     keras.distribution.set_distribution(distribution)
-    model = build_model(keras)
-    x, y = data()
+    model = tiny_regression.build_model(keras)
+    x, y = tiny_regression.data(N_SAMPLES)
     # Each process feeds its half of every global batch.
     result = fit(keras, model, local_half(x, index), local_half(y, index),
                  BATCH // 2)
@@ -136,8 +118,8 @@ def run_torch(index, port):
     try:
         import keras
 
-        model = build_model(keras)
-        x, y = data()
+        model = tiny_regression.build_model(keras)
+        x, y = tiny_regression.data(N_SAMPLES)
         result = fit(keras, model, x, y, BATCH)
         result["replicas"] = dist.get_world_size()
         return result
@@ -148,8 +130,8 @@ def run_torch(index, port):
 def run_single(index, port):
     import keras
 
-    model = build_model(keras)
-    x, y = data()
+    model = tiny_regression.build_model(keras)
+    x, y = tiny_regression.data(N_SAMPLES)
     result = fit(keras, model, x, y, BATCH)
     result["replicas"] = 1
     return result

@@ -9,6 +9,7 @@ this file alone, once per backend (the other backend's test skips):
         python3 -m pytest tests/test_callback_distributed.py
 """
 
+import contextlib
 import os
 import sys
 import warnings
@@ -25,6 +26,7 @@ if _BACKEND == "jax" and "jax" not in sys.modules:
             os.environ.get("XLA_FLAGS", "") + " " + flag)
 
 import keras  # noqa: E402
+import tiny_regression  # noqa: E402
 
 from keras_curvewatch.callback import CurveWatch  # noqa: E402
 from keras_curvewatch.warning_types import CurveWarning  # noqa: E402
@@ -49,41 +51,19 @@ def _two_tf_cpus():
     return len(tf.config.list_logical_devices("CPU"))
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N_SAMPLES, 3)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 * rng.normal(
-        size=(N_SAMPLES, 1))).astype("float32")
-    return x, y
-
-
 def _train(scope=None):
     """Fits a small model with CurveWatch; returns the callback, the History
     and the CurveWarnings raised."""
-    keras.utils.set_random_seed(0)
-    with scope if scope is not None else _nullcontext():
-        model = keras.Sequential([
-            keras.Input((3,)),
-            keras.layers.Dense(4, activation="tanh"),
-            keras.layers.Dense(1),
-        ])
-        model.compile(keras.optimizers.SGD(0.05), "mse")
+    with scope if scope is not None else contextlib.nullcontext():
+        model = tiny_regression.build_model(keras)
     watch = CurveWatch()
-    x, y = _data()
+    x, y = tiny_regression.data(N_SAMPLES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS,
                             shuffle=False, verbose=0, callbacks=[watch])
     return watch, history, [w for w in caught
                             if issubclass(w.category, CurveWarning)]
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        return False
 
 
 def _check_global(single, distributed):
