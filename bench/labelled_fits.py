@@ -662,7 +662,7 @@ def fit_one(name, seed):
     """Fits one scenario/seed and returns the cache record."""
     import keras
 
-    from keras_curvewatch.model_info import describe_model
+    from keras_curvewatch.preflight.model_info import describe_model
 
     builder, healthy = SCENARIOS[name][:2]
     keras.backend.clear_session()
@@ -738,9 +738,9 @@ def analyse(record):
     """Runs the engine on a cached run with the context `analyze(history,
     model=model, batch_size=..., n_train=..., n_val=..., batch_losses=...)`
     would have."""
-    from keras_curvewatch.analysis import build_context
-    from keras_curvewatch.analysis import diagnose
-    from keras_curvewatch.history import load_history
+    from keras_curvewatch.engine.analysis import build_context
+    from keras_curvewatch.engine.analysis import diagnose
+    from keras_curvewatch.io.history import load_history
 
     history = {k: [float("nan") if v is None else v for v in vals]
                for k, vals in record["history"].items()}

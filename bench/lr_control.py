@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from keras_curvewatch.control import LRControl  # noqa: E402
-from keras_curvewatch.callback import CurveWatch  # noqa: E402
+from keras_curvewatch.control.policy import LRControl  # noqa: E402
+from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 # The target loss of a scenario: 25 % above the best validation loss any
 # run reached, so "epochs to target" measures speed to a good model.

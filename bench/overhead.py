@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 
-from keras_curvewatch import device  # noqa: E402
-from keras_curvewatch.callback import CurveWatch  # noqa: E402
+from keras_curvewatch.live import device  # noqa: E402
+from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 MODES = ("none", "curvewatch", "naive")
 

@@ -9,7 +9,7 @@ import os
 import sys
 
 from keras_curvewatch.errors import CurvewatchError
-from keras_curvewatch.findings import SEVERITY_RANK
+from keras_curvewatch.engine.findings import SEVERITY_RANK
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -118,7 +118,7 @@ def _render(report, fmt):
 
 
 def _cmd_analyze(args):
-    from keras_curvewatch.analysis import analyze
+    from keras_curvewatch.engine.analysis import analyze
 
     if not os.path.exists(args.path):
         raise FileNotFoundError(args.path)
@@ -142,7 +142,7 @@ def _cmd_analyze(args):
 
 
 def _cmd_lint(args):
-    from keras_curvewatch.lint import lint_file
+    from keras_curvewatch.preflight.lint import lint_file
 
     report = lint_file(args.path)
     _emit(_render(report, args.format), None)

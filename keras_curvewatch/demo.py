@@ -87,14 +87,14 @@ def run_demo(epochs=30, batch_size=4, seed=0, verbose=0, live=True,
     Returns:
         The `Report`.
     """
-    from keras_curvewatch.analysis import analyze
+    from keras_curvewatch.engine.analysis import analyze
 
     x, y = make_sequences(seed=seed)
     model = build_model(seed=seed)
     callbacks = []
     watch = None
     if live:
-        from keras_curvewatch.callback import CurveWatch
+        from keras_curvewatch.live.callback import CurveWatch
 
         watch = CurveWatch(warn=warn or _LivePrinter(), display=False)
         callbacks.append(watch)
@@ -125,7 +125,7 @@ class _LivePrinter:
     def __call__(self, finding):
         import sys
 
-        from keras_curvewatch.warning_types import format_finding
+        from keras_curvewatch.live.warning_types import format_finding
 
         print(f"curvewatch (live): {format_finding(finding)}",
               file=sys.stderr, flush=True)

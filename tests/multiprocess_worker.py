@@ -34,8 +34,8 @@ def local_half(x, index):
 
 
 def fit(keras, model, x, y, batch_size):
-    from keras_curvewatch.callback import CurveWatch
-    from keras_curvewatch.warning_types import CurveWarning
+    from keras_curvewatch.live.callback import CurveWatch
+    from keras_curvewatch.live.warning_types import CurveWarning
 
     watch = CurveWatch()
     with warnings.catch_warnings(record=True) as caught:
@@ -68,7 +68,7 @@ def run_tf(index, port):
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import keras
 
-    from keras_curvewatch.distributed import is_chief
+    from keras_curvewatch.live.distributed import is_chief
 
     with strategy.scope():
         model = tiny_regression.build_model(keras)

@@ -8,9 +8,9 @@ losses and one learning-rate change.
 
 import numpy as np
 
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.report import Report
-from keras_curvewatch.report import SeriesStats
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.report import Report
+from keras_curvewatch.engine.report import SeriesStats
 
 N_EPOCHS = 40
 STEPS_PER_EPOCH = 25

@@ -17,17 +17,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_curvewatch import loss_tap  # noqa: E402
-from keras_curvewatch import warning_types  # noqa: E402
-from keras_curvewatch.callback import CurveWatch  # noqa: E402
+from keras_curvewatch.live import loss_tap  # noqa: E402
+from keras_curvewatch.live import warning_types  # noqa: E402
+from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 from keras_curvewatch.errors import ConfigError  # noqa: E402
-from keras_curvewatch.findings import CODES  # noqa: E402
-from keras_curvewatch.findings import Finding  # noqa: E402
-from keras_curvewatch.warning_types import CurveWarning  # noqa: E402
-from keras_curvewatch.warning_types import CurvewatchDisabledWarning  # noqa
-from keras_curvewatch.warning_types import Notifier  # noqa: E402
-from keras_curvewatch.warning_types import OverparameterizedWarning  # noqa
-from keras_curvewatch.warning_types import SmallBatchWarning  # noqa: E402
+from keras_curvewatch.engine.findings import CODES  # noqa: E402
+from keras_curvewatch.engine.findings import Finding  # noqa: E402
+from keras_curvewatch.live.warning_types import CurveWarning  # noqa: E402
+from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning  # noqa
+from keras_curvewatch.live.warning_types import Notifier  # noqa: E402
+from keras_curvewatch.live.warning_types import OverparameterizedWarning  # noqa
+from keras_curvewatch.live.warning_types import SmallBatchWarning  # noqa: E402
 
 # Run again under KERAS_BACKEND=jax and torch by .ci/run.
 pytestmark = pytest.mark.backend

@@ -28,9 +28,9 @@ if _BACKEND == "jax" and "jax" not in sys.modules:
 import keras  # noqa: E402
 import tiny_regression  # noqa: E402
 
-from keras_curvewatch.callback import CurveWatch  # noqa: E402
-from keras_curvewatch.warning_types import CurveWarning  # noqa: E402
-from keras_curvewatch.warning_types import SmallBatchWarning  # noqa: E402
+from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
+from keras_curvewatch.live.warning_types import CurveWarning  # noqa: E402
+from keras_curvewatch.live.warning_types import SmallBatchWarning  # noqa: E402
 
 BACKEND = keras.backend.backend()
 N_SAMPLES = 50

@@ -8,17 +8,17 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from keras_curvewatch.analysis import analyze
-from keras_curvewatch.control import CRITICAL_FACTOR_POWER
-from keras_curvewatch.control import ControlState
-from keras_curvewatch.control import LRControl
-from keras_curvewatch.control import NOISE_BAND_SIGMAS
-from keras_curvewatch.control import RISING_NOISE_SIGMAS
-from keras_curvewatch.control import ROLLBACK_LOSS_RATIO
-from keras_curvewatch.control import ROLLBACK_MONITOR_RATIO
-from keras_curvewatch.control import ROLLBACK_MONITOR_SIGMAS
-from keras_curvewatch.control_inputs import EpochStats
-from keras_curvewatch.control_inputs import epoch_stats_from_report
+from keras_curvewatch.engine.analysis import analyze
+from keras_curvewatch.control.policy import CRITICAL_FACTOR_POWER
+from keras_curvewatch.control.policy import ControlState
+from keras_curvewatch.control.policy import LRControl
+from keras_curvewatch.control.policy import NOISE_BAND_SIGMAS
+from keras_curvewatch.control.policy import RISING_NOISE_SIGMAS
+from keras_curvewatch.control.policy import ROLLBACK_LOSS_RATIO
+from keras_curvewatch.control.policy import ROLLBACK_MONITOR_RATIO
+from keras_curvewatch.control.policy import ROLLBACK_MONITOR_SIGMAS
+from keras_curvewatch.control.inputs import EpochStats
+from keras_curvewatch.control.inputs import epoch_stats_from_report
 from keras_curvewatch.errors import ConfigError
 
 

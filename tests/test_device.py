@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_curvewatch import device  # noqa: E402
-from keras_curvewatch import loss_tap  # noqa: E402
+from keras_curvewatch.live import device  # noqa: E402
+from keras_curvewatch.live import loss_tap  # noqa: E402
 
 # Run again under KERAS_BACKEND=jax and torch by .ci/run.
 pytestmark = pytest.mark.backend

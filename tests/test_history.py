@@ -1,4 +1,4 @@
-"""Tests for `keras_curvewatch.history.load_history` and the CSV reader."""
+"""Tests for `keras_curvewatch.io.history.load_history` and the CSV reader."""
 
 import csv
 import json
@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from keras_curvewatch.curves import Curves
+from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.errors import FormatError
 from keras_curvewatch.errors import InputError
-from keras_curvewatch.history import load_history
+from keras_curvewatch.io.history import load_history
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -440,7 +440,7 @@ def _independent_epochs(path):
     lines = [
         line for line in text.replace("\r", "\n").split("\n") if line.strip()
     ]
-    sep = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    sep = max(",;\t", key=lines[0].count)
     return [int(float(line.split(sep)[0])) for line in lines[1:]]
 
 
@@ -500,7 +500,7 @@ def test_reading_csv_imports_no_keras(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text(_csv_text())
     code = (
-        "import sys; from keras_curvewatch.history import load_history; "
+        "import sys; from keras_curvewatch.io.history import load_history; "
         f"c = load_history({str(path)!r}); assert c.n_epochs == 3; "
         "bad = [m for m in ('keras', 'tensorflow') if m in sys.modules]; "
         "assert not bad, bad"

@@ -1,4 +1,4 @@
-"""Tests for keras_curvewatch.lint on real tiny Keras models and data."""
+"""Tests for keras_curvewatch.preflight.lint on real tiny Keras models and data."""
 
 import os
 
@@ -11,13 +11,13 @@ import pytest  # noqa: E402
 from keras_curvewatch.errors import ConfigError  # noqa: E402
 from keras_curvewatch.errors import FormatError  # noqa: E402
 from keras_curvewatch.errors import InputError  # noqa: E402
-from keras_curvewatch.findings import CAUSES  # noqa: E402
-from keras_curvewatch.lint_model import DROPOUT_MAX_RATE  # noqa: E402
-from keras_curvewatch.lint import lint  # noqa: E402
-from keras_curvewatch.lint import lint_file  # noqa: E402
-from keras_curvewatch.lint import lint_report  # noqa: E402
-from keras_curvewatch.lint_data import CLASS_IMBALANCE_RATIO  # noqa: E402
-from keras_curvewatch.report import Report  # noqa: E402
+from keras_curvewatch.engine.findings import CAUSES  # noqa: E402
+from keras_curvewatch.preflight.model import DROPOUT_MAX_RATE  # noqa: E402
+from keras_curvewatch.preflight.lint import lint  # noqa: E402
+from keras_curvewatch.preflight.lint import lint_file  # noqa: E402
+from keras_curvewatch.preflight.lint import lint_report  # noqa: E402
+from keras_curvewatch.preflight.data import CLASS_IMBALANCE_RATIO  # noqa: E402
+from keras_curvewatch.engine.report import Report  # noqa: E402
 
 layers = keras.layers
 
@@ -424,7 +424,7 @@ def test_importing_lint_does_not_import_keras():
     import subprocess
     import sys
 
-    code = ("import sys, keras_curvewatch.lint, keras_curvewatch.model_info; "
+    code = ("import sys, keras_curvewatch.preflight.lint, keras_curvewatch.preflight.model_info; "
             "assert 'keras' not in sys.modules, 'keras imported'; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,

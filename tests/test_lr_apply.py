@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import keras_curvewatch as kcw
-from keras_curvewatch import callback as kcw_callback
-from keras_curvewatch import lr_apply
-from keras_curvewatch.control import CRITICAL_FACTOR_POWER
-from keras_curvewatch.control import LRControl
+from keras_curvewatch.live import callback as kcw_callback
+from keras_curvewatch.control import apply as lr_apply
+from keras_curvewatch.control.policy import CRITICAL_FACTOR_POWER
+from keras_curvewatch.control.policy import LRControl
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.lr_apply import ScaledSchedule
-from keras_curvewatch.lr_controller import LRController
+from keras_curvewatch.control.apply import ScaledSchedule
+from keras_curvewatch.control.controller import LRController
 
 pytestmark = pytest.mark.backend
 

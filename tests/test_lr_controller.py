@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from keras_curvewatch.analysis import analyze
-from keras_curvewatch.control import LRControl
+from keras_curvewatch.engine.analysis import analyze
+from keras_curvewatch.control.policy import LRControl
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.lr_controller import MIN_SEGMENT_EPOCHS
-from keras_curvewatch.lr_controller import LRController
-from keras_curvewatch.lr_controller import as_control
+from keras_curvewatch.control.controller import MIN_SEGMENT_EPOCHS
+from keras_curvewatch.control.controller import LRController
+from keras_curvewatch.control.controller import as_control
 
 
 def test_as_control_accepts_bool_and_instances():

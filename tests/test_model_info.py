@@ -1,4 +1,4 @@
-"""Tests for keras_curvewatch.model_info on real tiny Keras models."""
+"""Tests for keras_curvewatch.preflight.model_info on real tiny Keras models."""
 
 import os
 
@@ -8,9 +8,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from keras_curvewatch.model_info import describe_loss  # noqa: E402
-from keras_curvewatch.model_info import describe_model  # noqa: E402
-from keras_curvewatch.model_info import iter_layers  # noqa: E402
+from keras_curvewatch.preflight.model_info import describe_loss  # noqa: E402
+from keras_curvewatch.preflight.model_info import describe_model  # noqa: E402
+from keras_curvewatch.preflight.model_info import iter_layers  # noqa: E402
 
 
 def test_tiny_sequential_counts_parameters_and_reads_compile():

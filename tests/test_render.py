@@ -19,7 +19,7 @@ from keras_curvewatch.render.plot import plot_report
 from keras_curvewatch.render.plot import write_plot
 from keras_curvewatch.render.standalone import render_standalone_html
 from keras_curvewatch.render.standalone import write_html
-from keras_curvewatch.report import Report
+from keras_curvewatch.engine.report import Report
 from report_samples import legend_labels
 from report_samples import PNG_MAGIC
 from report_samples import vertical_line_at

@@ -12,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import keras_curvewatch as kcw
-from keras_curvewatch.findings import Finding
+from keras_curvewatch.engine.findings import Finding
 
 
 def _report():

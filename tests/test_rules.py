@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import keras_curvewatch as kcw
-from keras_curvewatch.rules import RULES
-from keras_curvewatch.rules import context_findings
-from keras_curvewatch.context import RunContext
+from keras_curvewatch.engine.rules import RULES
+from keras_curvewatch.engine.rules import context_findings
+from keras_curvewatch.engine.context import RunContext
 
 rng_seed = 0
 

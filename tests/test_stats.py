@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from keras_curvewatch import stats
+from keras_curvewatch.engine import stats
 
 
 @pytest.mark.parametrize("sigma", [0.01, 0.1, 2.0])

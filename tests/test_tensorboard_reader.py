@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from keras_curvewatch.errors import FormatError
 from keras_curvewatch.errors import InputError
-from keras_curvewatch.history import load_history
-from keras_curvewatch.tensorboard_reader import load_batch_losses
-from keras_curvewatch.tensorboard_reader import load_tensorboard
-from keras_curvewatch.tfevents import is_event_file
-from keras_curvewatch.tfevents import read_event_scalars
+from keras_curvewatch.io.history import load_history
+from keras_curvewatch.io.tensorboard_reader import load_batch_losses
+from keras_curvewatch.io.tensorboard_reader import load_tensorboard
+from keras_curvewatch.io.tfevents import is_event_file
+from keras_curvewatch.io.tfevents import read_event_scalars
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Only the tests use TensorFlow: to write reference files and to cross-check.
@@ -375,7 +375,7 @@ def test_non_scalar_tensors_are_skipped(tmp_path):
 
 def test_reading_tensorboard_imports_no_tensorflow(tb_runs):
     code = (
-        "import sys; from keras_curvewatch.history import load_history; "
+        "import sys; from keras_curvewatch.io.history import load_history; "
         f"c = load_history({str(tb_runs['root'] / 'single')!r}); "
         "assert c.n_epochs == 3; "
         "bad = [m for m in ('keras', 'tensorflow', 'tensorboard') "

@@ -6,11 +6,11 @@ This module imports neither keras nor tensorflow.
 import dataclasses
 import json
 
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import SEVERITY_RANK
-from keras_curvewatch.findings import sort_findings
-from keras_curvewatch.floats import decode_float
-from keras_curvewatch.floats import encode_float
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import SEVERITY_RANK
+from keras_curvewatch.engine.findings import sort_findings
+from keras_curvewatch.engine.floats import decode_float
+from keras_curvewatch.engine.floats import encode_float
 
 REPORT_FORMAT_VERSION = 1
 

@@ -14,7 +14,7 @@ import logging
 import warnings
 
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.findings import SEVERITY_RANK
+from keras_curvewatch.engine.findings import SEVERITY_RANK
 
 LOGGER_NAME = "keras_curvewatch"
 

@@ -1,6 +1,6 @@
 """`BatchLossAccumulator`: per-batch loss statistics in metric variables.
 
-`keras_curvewatch.loss_tap.install(model)` feeds it every training batch's
+`keras_curvewatch.live.loss_tap.install(model)` feeds it every training batch's
 loss from inside the compiled train step; the statistics are read back to
 the host once per epoch with `read()`. The losses are read through
 `ops.stop_gradient`, so the accumulator never touches the gradients.
@@ -29,27 +29,27 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_curvewatch.batch_stats import BATCH_MAX
-from keras_curvewatch.batch_stats import BATCH_MIN
-from keras_curvewatch.batch_stats import EpochBatchStats
-from keras_curvewatch.batch_stats import FINITE_SAMPLES
-from keras_curvewatch.batch_stats import FIRST_NONFINITE
-from keras_curvewatch.batch_stats import FLIPS
-from keras_curvewatch.batch_stats import FLIP_PAIRS
-from keras_curvewatch.batch_stats import INITIAL_STATS
-from keras_curvewatch.batch_stats import LAST
-from keras_curvewatch.batch_stats import LAST_DIFF
-from keras_curvewatch.batch_stats import MAX
-from keras_curvewatch.batch_stats import MIN
-from keras_curvewatch.batch_stats import N_BATCHES
-from keras_curvewatch.batch_stats import N_FINITE
-from keras_curvewatch.batch_stats import N_STATS
-from keras_curvewatch.batch_stats import SAMPLES
-from keras_curvewatch.batch_stats import SHIFT
-from keras_curvewatch.batch_stats import SUM
-from keras_curvewatch.batch_stats import SUM_SQ
-from keras_curvewatch.batch_stats import VAL_SAMPLES
-from keras_curvewatch.batch_stats import WEIGHTED_SUM
+from keras_curvewatch.engine.batch_stats import BATCH_MAX
+from keras_curvewatch.engine.batch_stats import BATCH_MIN
+from keras_curvewatch.engine.batch_stats import EpochBatchStats
+from keras_curvewatch.engine.batch_stats import FINITE_SAMPLES
+from keras_curvewatch.engine.batch_stats import FIRST_NONFINITE
+from keras_curvewatch.engine.batch_stats import FLIPS
+from keras_curvewatch.engine.batch_stats import FLIP_PAIRS
+from keras_curvewatch.engine.batch_stats import INITIAL_STATS
+from keras_curvewatch.engine.batch_stats import LAST
+from keras_curvewatch.engine.batch_stats import LAST_DIFF
+from keras_curvewatch.engine.batch_stats import MAX
+from keras_curvewatch.engine.batch_stats import MIN
+from keras_curvewatch.engine.batch_stats import N_BATCHES
+from keras_curvewatch.engine.batch_stats import N_FINITE
+from keras_curvewatch.engine.batch_stats import N_STATS
+from keras_curvewatch.engine.batch_stats import SAMPLES
+from keras_curvewatch.engine.batch_stats import SHIFT
+from keras_curvewatch.engine.batch_stats import SUM
+from keras_curvewatch.engine.batch_stats import SUM_SQ
+from keras_curvewatch.engine.batch_stats import VAL_SAMPLES
+from keras_curvewatch.engine.batch_stats import WEIGHTED_SUM
 
 # The ring buffer keeps this many most recent batch losses of the epoch:
 # 4096 x 2 float32 is 32 KiB, and covers every batch of most epochs.

@@ -1,6 +1,6 @@
 """`EpochBatchStats`: one epoch's per-batch loss statistics, on the host.
 
-`keras_curvewatch.device` gathers them on the device in a vector laid out
+`keras_curvewatch.live.device` gathers them on the device in a vector laid out
 as below and reads them back once per epoch; this module interprets them.
 It imports neither keras nor tensorflow.
 """

@@ -7,12 +7,12 @@ validation-set size. Tuned to small-data LSTM and CNN runs.
 
 import math
 
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import INFO
-from keras_curvewatch.findings import WARNING
-from keras_curvewatch.rules.base import fmt
-from keras_curvewatch.rules.base import rank_causes
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import INFO
+from keras_curvewatch.engine.findings import WARNING
+from keras_curvewatch.engine.rules.base import fmt
+from keras_curvewatch.engine.rules.base import rank_causes
 
 # Batch sizes up to 8 make the per-batch gradient (and loss) noisy: the
 # standard error of a batch mean scales as 1/sqrt(batch), so batch 8 is
@@ -199,7 +199,7 @@ def context_findings(ctx):
 
     Example:
 
-    >>> from keras_curvewatch.context import RunContext
+    >>> from keras_curvewatch.engine.context import RunContext
     >>> [f.code for f in context_findings(RunContext(batch_size=2))]
     ['small_batch']
     """

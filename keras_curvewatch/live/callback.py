@@ -1,7 +1,7 @@
 """`CurveWatch`: the live Keras callback, a thin adapter over `analyze()`.
 
 The per-batch statistics are gathered on the device by
-`keras_curvewatch.loss_tap` and read back once per epoch; the diagnosis is
+`keras_curvewatch.live.loss_tap` and read back once per epoch; the diagnosis is
 `keras_curvewatch.analyze()`, the same engine as the offline path.
 """
 
@@ -13,21 +13,21 @@ import warnings
 
 import keras
 
-from keras_curvewatch import callback_state
-from keras_curvewatch import loss_tap
-from keras_curvewatch.analysis import analyze
-from keras_curvewatch.curves import Curves
-from keras_curvewatch.curves import rename_aliases
-from keras_curvewatch.distributed import is_chief
+from keras_curvewatch.live import state as callback_state
+from keras_curvewatch.live import loss_tap
+from keras_curvewatch.engine.analysis import analyze
+from keras_curvewatch.engine.curves import Curves
+from keras_curvewatch.engine.curves import rename_aliases
+from keras_curvewatch.live.distributed import is_chief
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.findings import LINT_CODES
-from keras_curvewatch.findings import sort_findings
-from keras_curvewatch.floats import decode_float
-from keras_curvewatch.floats import encode_float
-from keras_curvewatch.floats import to_float
-from keras_curvewatch.warning_types import CurvewatchDisabledWarning
-from keras_curvewatch.warning_types import LOGGER_NAME
-from keras_curvewatch.warning_types import Notifier
+from keras_curvewatch.engine.findings import LINT_CODES
+from keras_curvewatch.engine.findings import sort_findings
+from keras_curvewatch.engine.floats import decode_float
+from keras_curvewatch.engine.floats import encode_float
+from keras_curvewatch.engine.floats import to_float
+from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
+from keras_curvewatch.live.warning_types import LOGGER_NAME
+from keras_curvewatch.live.warning_types import Notifier
 
 # Per-batch losses kept on the host for the per-batch diagnoses: about
 # 400 KiB of floats; the oldest whole epochs are dropped beyond it.
@@ -115,8 +115,8 @@ class CurveWatch(keras.callbacks.Callback):
                  warn="warnings", per_batch=True, backup_dir=None,
                  display=True, lr_control=False):
         super().__init__()
-        from keras_curvewatch.lr_controller import LRController
-        from keras_curvewatch.lr_controller import as_control
+        from keras_curvewatch.control.controller import LRController
+        from keras_curvewatch.control.controller import as_control
 
         control = as_control(lr_control)
         self._lr = LRController(control) if control is not None else None
@@ -270,7 +270,7 @@ class CurveWatch(keras.callbacks.Callback):
     def _lint_model(self):
         """Pre-flight lint of the model (relu before softmax, logits, too
         much dropout), merged into every epoch's report."""
-        from keras_curvewatch.lint import lint_report
+        from keras_curvewatch.preflight.lint import lint_report
 
         report = lint_report(self.model, source="CurveWatch")
         self._lint_findings = [f for f in report.findings

@@ -5,8 +5,8 @@ This module imports neither keras nor tensorflow.
 
 import dataclasses
 
-from keras_curvewatch.floats import decode_float
-from keras_curvewatch.floats import encode_float
+from keras_curvewatch.engine.floats import decode_float
+from keras_curvewatch.engine.floats import encode_float
 
 INFO = "info"
 WARNING = "warning"

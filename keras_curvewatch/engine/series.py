@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from keras_curvewatch import stats
-from keras_curvewatch.report import SeriesStats
+from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.report import SeriesStats
 
 # Substrings of metric names where higher is better.
 _HIGHER_IS_BETTER = (

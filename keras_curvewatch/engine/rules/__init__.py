@@ -3,22 +3,22 @@
 Each rule has the signature `rule(inp: RuleInput) -> list[Finding]`.
 """
 
-from keras_curvewatch.rules.base import RuleInput
-from keras_curvewatch.rules.batch import unshuffled_data_rule
-from keras_curvewatch.rules.context import context_findings
-from keras_curvewatch.rules.context import context_rule
-from keras_curvewatch.rules.training import diverging_rule
-from keras_curvewatch.rules.training import loss_spike_rule
-from keras_curvewatch.rules.training import nan_loss_rule
-from keras_curvewatch.rules.training import not_converged_rule
-from keras_curvewatch.rules.training import not_learning_rule
-from keras_curvewatch.rules.training import plateau_then_drop_rule
-from keras_curvewatch.rules.training import train_oscillation_rule
-from keras_curvewatch.rules.validation import metric_loss_mismatch_rule
-from keras_curvewatch.rules.validation import noisy_best_epoch_rule
-from keras_curvewatch.rules.validation import overfitting_rule
-from keras_curvewatch.rules.validation import val_fluctuation_rule
-from keras_curvewatch.findings import SEVERITY_RANK
+from keras_curvewatch.engine.rules.base import RuleInput
+from keras_curvewatch.engine.rules.batch import unshuffled_data_rule
+from keras_curvewatch.engine.rules.context import context_findings
+from keras_curvewatch.engine.rules.context import context_rule
+from keras_curvewatch.engine.rules.training import diverging_rule
+from keras_curvewatch.engine.rules.training import loss_spike_rule
+from keras_curvewatch.engine.rules.training import nan_loss_rule
+from keras_curvewatch.engine.rules.training import not_converged_rule
+from keras_curvewatch.engine.rules.training import not_learning_rule
+from keras_curvewatch.engine.rules.training import plateau_then_drop_rule
+from keras_curvewatch.engine.rules.training import train_oscillation_rule
+from keras_curvewatch.engine.rules.validation import metric_loss_mismatch_rule
+from keras_curvewatch.engine.rules.validation import noisy_best_epoch_rule
+from keras_curvewatch.engine.rules.validation import overfitting_rule
+from keras_curvewatch.engine.rules.validation import val_fluctuation_rule
+from keras_curvewatch.engine.findings import SEVERITY_RANK
 
 RULES = (
     nan_loss_rule,

@@ -1,6 +1,6 @@
 """`Curves`: a training history as aligned numpy arrays.
 
-Every loader in `keras_curvewatch.history` returns one. This module imports
+Every loader in `keras_curvewatch.io.history` returns one. This module imports
 neither keras nor tensorflow.
 """
 

@@ -2,8 +2,8 @@
 
 `LRControl.propose(state, epoch_stats)` returns `(Decision, new_state)`, in
 the optax style. Its input, `EpochStats`, comes from
-`keras_curvewatch.control_inputs`; applying a decision to a model is the
-job of `keras_curvewatch.lr_apply` and `keras_curvewatch.lr_controller`.
+`keras_curvewatch.control.inputs`; applying a decision to a model is the
+job of `keras_curvewatch.control.apply` and `keras_curvewatch.control.controller`.
 This module imports neither keras nor tensorflow.
 """
 

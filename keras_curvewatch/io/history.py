@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
-from keras_curvewatch import csv_reader
-from keras_curvewatch import tensorboard_reader
-from keras_curvewatch.curves import Curves
-from keras_curvewatch.curves import rename_aliases
+from keras_curvewatch.io import csv_reader
+from keras_curvewatch.io import tensorboard_reader
+from keras_curvewatch.engine.curves import Curves
+from keras_curvewatch.engine.curves import rename_aliases
 from keras_curvewatch.errors import FormatError
 from keras_curvewatch.errors import InputError
 

@@ -5,15 +5,15 @@ import math
 
 import numpy as np
 
-from keras_curvewatch import stats
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import INFO
-from keras_curvewatch.findings import WARNING
-from keras_curvewatch.rules import base
-from keras_curvewatch.rules.base import fmt
-from keras_curvewatch.rules.base import pct
-from keras_curvewatch.rules.base import rank_causes
+from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import INFO
+from keras_curvewatch.engine.findings import WARNING
+from keras_curvewatch.engine.rules import base
+from keras_curvewatch.engine.rules.base import fmt
+from keras_curvewatch.engine.rules.base import pct
+from keras_curvewatch.engine.rules.base import rank_causes
 
 # A loss that rose above 1.5x its best before turning NaN was blowing up:
 # the classic sign of a too-large step.

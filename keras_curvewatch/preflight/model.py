@@ -4,16 +4,16 @@ These functions read the layers of the model passed in; keras itself is
 imported only to trace a subclassed model. `lint()` calls `model_findings`.
 """
 
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import WARNING
-from keras_curvewatch.model_graph import activation_of
-from keras_curvewatch.model_graph import build_graph
-from keras_curvewatch.model_graph import kind
-from keras_curvewatch.model_info import CROSSENTROPY_KINDS
-from keras_curvewatch.model_info import iter_layers
-from keras_curvewatch.rules.base import fmt
-from keras_curvewatch.rules.base import rank_causes
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import WARNING
+from keras_curvewatch.preflight.graph import activation_of
+from keras_curvewatch.preflight.graph import build_graph
+from keras_curvewatch.preflight.graph import kind
+from keras_curvewatch.preflight.model_info import CROSSENTROPY_KINDS
+from keras_curvewatch.preflight.model_info import iter_layers
+from keras_curvewatch.engine.rules.base import fmt
+from keras_curvewatch.engine.rules.base import rank_causes
 
 # Srivastava et al. (2014) found 0.5 close to optimal for hidden units over
 # a wide range of networks; above it most units are dropped at each step

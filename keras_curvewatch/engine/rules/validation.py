@@ -6,17 +6,17 @@ import math
 
 import numpy as np
 
-from keras_curvewatch import stats
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import INFO
-from keras_curvewatch.findings import WARNING
-from keras_curvewatch.rules import base
-from keras_curvewatch.rules.base import fmt
-from keras_curvewatch.rules.base import pct
-from keras_curvewatch.rules.base import rank_causes
-from keras_curvewatch.rules.context import SMALL_VAL_WARN_N
-from keras_curvewatch.series import is_bounded_metric
+from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import INFO
+from keras_curvewatch.engine.findings import WARNING
+from keras_curvewatch.engine.rules import base
+from keras_curvewatch.engine.rules.base import fmt
+from keras_curvewatch.engine.rules.base import pct
+from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.rules.context import SMALL_VAL_WARN_N
+from keras_curvewatch.engine.series import is_bounded_metric
 
 # Overfitting needs at least 3 epochs after the onset to tell a rise from
 # a wobble.

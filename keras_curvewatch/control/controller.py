@@ -6,23 +6,23 @@ host snapshot for rollback and the list of actions taken.
 import dataclasses
 import math
 
-from keras_curvewatch import lr_apply
-from keras_curvewatch.analysis import diagnose
-from keras_curvewatch.context import RunContext
-from keras_curvewatch.control import NONE
-from keras_curvewatch.control import ControlState
-from keras_curvewatch.control import LRControl
-from keras_curvewatch.control import REDUCE
-from keras_curvewatch.control import ROLLBACK
-from keras_curvewatch.control import STOP
-from keras_curvewatch.control_inputs import epoch_stats_from_report
-from keras_curvewatch.curves import Curves
+from keras_curvewatch.control import apply as lr_apply
+from keras_curvewatch.engine.analysis import diagnose
+from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.control.policy import NONE
+from keras_curvewatch.control.policy import ControlState
+from keras_curvewatch.control.policy import LRControl
+from keras_curvewatch.control.policy import REDUCE
+from keras_curvewatch.control.policy import ROLLBACK
+from keras_curvewatch.control.policy import STOP
+from keras_curvewatch.control.inputs import epoch_stats_from_report
+from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.floats import decode_float
-from keras_curvewatch.floats import encode_float
-from keras_curvewatch.report import Report
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.floats import decode_float
+from keras_curvewatch.engine.floats import encode_float
+from keras_curvewatch.engine.report import Report
 
 # After a change the findings are taken from the epochs since it only, once
 # there are enough of them for the engine's noise estimate

@@ -12,7 +12,7 @@ compiled train step, for every batch whatever `steps_per_execution` is.
   so every replica holds the same statistics and the variables are read
   from the first replica.
 - The tap picks the accumulator's cheapest update path for the backend and
-  the compiled step (see `keras_curvewatch.device`).
+  the compiled step (see `keras_curvewatch.live.device`).
 - An error while tracing or running the tap is stored on the accumulator
   (`trace_error`) instead of being raised: it never breaks training.
 """
@@ -22,8 +22,8 @@ import math
 import keras
 from keras import ops
 
-from keras_curvewatch.device import RING_CAPACITY
-from keras_curvewatch.device import BatchLossAccumulator
+from keras_curvewatch.live.device import RING_CAPACITY
+from keras_curvewatch.live.device import BatchLossAccumulator
 
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.

@@ -2,7 +2,7 @@
 post-processor and the live callback.
 
 Imports neither keras nor tensorflow (a `model=` argument is inspected
-through `keras_curvewatch.model_info`, which imports keras lazily).
+through `keras_curvewatch.preflight.model_info`, which imports keras lazily).
 """
 
 import math
@@ -10,16 +10,16 @@ import warnings
 
 import numpy as np
 
-from keras_curvewatch import stats
-from keras_curvewatch.context import RunContext
-from keras_curvewatch.curves import Curves
+from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.report import Report
-from keras_curvewatch.rules import RuleInput
-from keras_curvewatch.rules import run_rules
-from keras_curvewatch.series import describe_series
-from keras_curvewatch.series import is_curve
-from keras_curvewatch.series import pick_curves
+from keras_curvewatch.engine.report import Report
+from keras_curvewatch.engine.rules import RuleInput
+from keras_curvewatch.engine.rules import run_rules
+from keras_curvewatch.engine.series import describe_series
+from keras_curvewatch.engine.series import is_curve
+from keras_curvewatch.engine.series import pick_curves
 
 # Per-batch losses kept in the report for plots; older ones are dropped.
 MAX_BATCH_LOSSES_IN_REPORT = 20000
@@ -78,7 +78,7 @@ def analyze(
     report.best_epoch
     ```
     """
-    from keras_curvewatch.history import load_history
+    from keras_curvewatch.io.history import load_history
 
     curves = source if isinstance(source, Curves) else load_history(source)
     if batch_losses is None:
@@ -106,7 +106,7 @@ def _tensorboard_batch_losses(source, curves, steps_per_epoch):
 
     if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
         return None, steps_per_epoch
-    from keras_curvewatch.tensorboard_reader import load_batch_losses
+    from keras_curvewatch.io.tensorboard_reader import load_batch_losses
 
     try:
         losses = load_batch_losses(source)
@@ -128,7 +128,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
     known_from = {}
     optimizer = learning_rate = None
     if model is not None:
-        from keras_curvewatch.model_info import describe_model
+        from keras_curvewatch.preflight.model_info import describe_model
 
         info = describe_model(model)
         if n_params is None and info.get("n_params") is not None:

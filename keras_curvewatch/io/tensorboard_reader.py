@@ -2,7 +2,7 @@
 
 `keras.callbacks.TensorBoard` writes `train/` and `validation/` folders of
 `events.out.tfevents.*` files. Each file is a TFRecord stream of `Event`
-protocol buffers, decoded by `keras_curvewatch.tfevents` in pure Python, so
+protocol buffers, decoded by `keras_curvewatch.io.tfevents` in pure Python, so
 reading a log directory imports neither tensorflow nor tensorboard.
 """
 
@@ -12,10 +12,10 @@ import re
 
 import numpy as np
 
-from keras_curvewatch.curves import Curves
+from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.errors import InputError
-from keras_curvewatch.tfevents import is_event_file  # noqa: F401 (re-exported)
-from keras_curvewatch.tfevents import read_event_scalars
+from keras_curvewatch.io.tfevents import is_event_file  # noqa: F401 (re-exported)
+from keras_curvewatch.io.tfevents import read_event_scalars
 
 # How keras.callbacks.TensorBoard names its sub-folders, and the key prefix
 # each one gets (validation/epoch_loss -> val_loss).

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_curvewatch.context import RunContext
+from keras_curvewatch.engine.context import RunContext
 
 
 @dataclasses.dataclass
@@ -190,7 +190,7 @@ def lr_changes(inp):
 
 def batch_cause_score(inp, small=3.0, medium=1.0, large=0.2):
     """Score of `batch_size` as a cause of noise, from the context."""
-    from keras_curvewatch.rules.context import SMALL_BATCH_MAX
+    from keras_curvewatch.engine.rules.context import SMALL_BATCH_MAX
 
     batch = inp.context.batch_size
     if batch is None:
@@ -205,7 +205,7 @@ def batch_cause_score(inp, small=3.0, medium=1.0, large=0.2):
 def capacity_score(inp):
     """Score of `model_capacity` from parameters per sample (0 if
     unknown)."""
-    from keras_curvewatch.rules import context as ctx_rules
+    from keras_curvewatch.engine.rules import context as ctx_rules
 
     ratio = inp.context.params_per_sample
     if ratio is None:

@@ -7,11 +7,11 @@ calls these; each returns a list of `Finding` and never raises on odd data
 
 import numpy as np
 
-from keras_curvewatch.findings import CRITICAL
-from keras_curvewatch.findings import Finding
-from keras_curvewatch.findings import WARNING
-from keras_curvewatch.rules.base import fmt
-from keras_curvewatch.rules.base import rank_causes
+from keras_curvewatch.engine.findings import CRITICAL
+from keras_curvewatch.engine.findings import Finding
+from keras_curvewatch.engine.findings import WARNING
+from keras_curvewatch.engine.rules.base import fmt
+from keras_curvewatch.engine.rules.base import rank_causes
 
 # Statistics are taken on at most this many samples (strided): enough for
 # class shares and feature moments to 1-2 %, and fast on large arrays.

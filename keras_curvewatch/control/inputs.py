@@ -7,7 +7,7 @@ This module imports neither keras nor tensorflow.
 import dataclasses
 import math
 
-from keras_curvewatch.floats import to_float
+from keras_curvewatch.engine.floats import to_float
 
 
 @dataclasses.dataclass(frozen=True)

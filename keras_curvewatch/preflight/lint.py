@@ -2,24 +2,24 @@
 
 `lint()` looks at a model (and optionally the `x`, `y` about to be passed
 to `fit`) before training and returns findings with the same codes as
-`analyze()`. The model checks are in `keras_curvewatch.lint_model`, the
-data checks in `keras_curvewatch.lint_data`; batch size, parameters per
+`analyze()`. The model checks are in `keras_curvewatch.preflight.model`, the
+data checks in `keras_curvewatch.preflight.data`; batch size, parameters per
 sample and the validation-set size come from
-`keras_curvewatch.rules.context`, shared with `analyze()`.
+`keras_curvewatch.engine.rules.context`, shared with `analyze()`.
 """
 
 import os
 import warnings
 
-from keras_curvewatch.context import RunContext
-from keras_curvewatch.lint_data import class_imbalance
-from keras_curvewatch.lint_data import class_labels
-from keras_curvewatch.lint_data import unscaled_inputs
-from keras_curvewatch.lint_data import unshuffled_data
-from keras_curvewatch.lint_model import model_findings
-from keras_curvewatch.model_info import CROSSENTROPY_KINDS
-from keras_curvewatch.model_info import describe_model
-from keras_curvewatch.report import Report
+from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.preflight.data import class_imbalance
+from keras_curvewatch.preflight.data import class_labels
+from keras_curvewatch.preflight.data import unscaled_inputs
+from keras_curvewatch.preflight.data import unshuffled_data
+from keras_curvewatch.preflight.model import model_findings
+from keras_curvewatch.preflight.model_info import CROSSENTROPY_KINDS
+from keras_curvewatch.preflight.model_info import describe_model
+from keras_curvewatch.engine.report import Report
 
 # Layers that already rescale or encode the inputs: raw x is expected.
 _INPUT_PREPROCESSING = (
@@ -123,7 +123,7 @@ def lint_report(model, x=None, y=None, *, batch_size=None,
     findings += _guarded(notes, "data", lambda: _data_findings(
         model, info, x, y, shuffle, validation_split, notes))
 
-    from keras_curvewatch.rules.context import context_findings
+    from keras_curvewatch.engine.rules.context import context_findings
 
     findings += context_findings(ctx)
     return Report(findings=findings, context=ctx.to_dict(), notes=notes,

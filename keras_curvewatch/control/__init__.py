@@ -1,0 +1,1 @@
+"""Learning-rate control: a pure policy (`policy`) and how it is applied to an optimizer."""

@@ -1,0 +1,1 @@
+"""The live Keras adapter: the CurveWatch callback, its on-device tap, state and warnings."""

@@ -1,0 +1,1 @@
+"""Pre-flight lint: checks on the model and the data before training."""
