@@ -8,8 +8,9 @@ import argparse
 import os
 import sys
 
-from keras_curvewatch.errors import CurvewatchError
+from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.findings import SEVERITY_RANK
+from keras_curvewatch.errors import CurvewatchError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -50,6 +51,8 @@ def build_parser():
         "analyze",
         help="analyse a CSVLogger file, a JSON History dump or a "
         "TensorBoard log directory",
+        epilog=codes.help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     analyze.add_argument("path", help="file or TensorBoard log directory")
     analyze.add_argument("--batch-size", type=_positive_int)

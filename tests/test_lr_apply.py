@@ -289,3 +289,18 @@ def test_curvewatch_integration_rescues_nan_and_records_actions():
     assert {"epoch", "old", "new", "reason", "evidence"} <= set(actions[0])
     again = kcw.Report.from_json(watch.report.to_json())
     assert again.actions[0]["new"] == pytest.approx(actions[0]["new"])
+
+
+def test_curvewatch_with_lr_control_reports_one_nan_loss():
+    """The engine's nan_loss and the controller's stop finding go through
+    the session's one merge point: one finding, not two."""
+    model = model_with(keras.optimizers.Adam(0.01))
+    poisoned = Poisoned(range(2, 10))
+    watch = ControlledWatch(lr_control=LRControl(max_rollbacks=1),
+                            warn=lambda f: None, display=False)
+    model.fit(poisoned, epochs=8, verbose=0,
+              callbacks=[poisoned.callback, watch])
+    assert not watch.disabled, watch.error
+    assert [a["action"] for a in watch.report.actions] == ["rollback", "stop"]
+    assert watch.report.codes.count("nan_loss") == 1
+    assert watch.report.get("nan_loss").severity == "critical"

@@ -7,6 +7,12 @@ import dataclasses
 
 from keras_curvewatch.errors import ConfigError
 
+# Keras's recurrent layer classes: their weights are reused at every time
+# step, and their `dropout`/`recurrent_dropout` act on every step.
+RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D",
+                    "ConvLSTM3D", "LSTMCell", "GRUCell", "SimpleRNNCell",
+                    "RNN")
+
 
 @dataclasses.dataclass(frozen=True)
 class RunContext:
@@ -73,11 +79,7 @@ class RunContext:
     @property
     def recurrent(self):
         """bool. True if the model has an LSTM, GRU or SimpleRNN layer."""
-        return any(
-            name in ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D",
-                     "ConvLSTM3D", "LSTMCell", "GRUCell", "RNN")
-            for name in self.layers
-        )
+        return any(name in RECURRENT_LAYERS for name in self.layers)
 
     @property
     def params_per_sample(self):

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from keras_curvewatch.engine import stats
-from keras_curvewatch.engine.report import SeriesStats
+from keras_curvewatch.engine.series_stats import SeriesStats
 
 # Substrings of metric names where higher is better.
 _HIGHER_IS_BETTER = (

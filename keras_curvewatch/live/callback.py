@@ -1,41 +1,34 @@
-"""`CurveWatch`: the live Keras callback, a thin adapter over `analyze()`.
+"""`CurveWatch`: the live Keras callback, a thin adapter over the engine.
 
 The per-batch statistics are gathered on the device by
-`keras_curvewatch.live.loss_tap` and read back once per epoch; the diagnosis is
-`keras_curvewatch.analyze()`, the same engine as the offline path.
+`keras_curvewatch.live.loss_tap` and read back once per epoch; the diagnosis,
+the merging of the lint and learning-rate findings and the bookkeeping of
+warnings are `keras_curvewatch.engine.session.DiagnosisSession`, the same
+engine as `analyze()`.
 """
 
 import logging
-import math
 import os
 import sys
 import warnings
 
 import keras
 
-from keras_curvewatch.live import state as callback_state
-from keras_curvewatch.live import loss_tap
-from keras_curvewatch.engine.analysis import analyze
-from keras_curvewatch.engine.curves import Curves
-from keras_curvewatch.engine.curves import rename_aliases
-from keras_curvewatch.live.distributed import is_chief
-from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.engine.findings import LINT_CODES
-from keras_curvewatch.engine.findings import sort_findings
-from keras_curvewatch.engine.floats import decode_float
-from keras_curvewatch.engine.floats import encode_float
+from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.floats import to_float
+from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
+from keras_curvewatch.engine.session import DiagnosisSession
+from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.live import loss_tap
+from keras_curvewatch.live import state as callback_state
+from keras_curvewatch.live.distributed import is_chief
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
 from keras_curvewatch.live.warning_types import Notifier
 
-# Per-batch losses kept on the host for the per-batch diagnoses: about
-# 400 KiB of floats; the oldest whole epochs are dropped beyond it.
-MAX_BATCH_LOSSES = 50000
-
-# Findings about the run as a whole: "still falling at the end" is true of
-# every run part-way through, so these are raised at train end, not live.
-END_OF_RUN_CODES = ("not_converged",)
+# Findings about the run as a whole, raised at train end, not live; from
+# the registry of codes.
+END_OF_RUN_CODES = tuple(c.name for c in codes.all_codes() if c.end_of_run)
 
 _PER_BATCH_OFF = (
     "Per-batch statistics are off ({why}); the diagnosis uses the epoch "
@@ -144,6 +137,7 @@ class CurveWatch(keras.callbacks.Callback):
         self.per_batch = bool(per_batch)
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.display = bool(display)
+        self._session = DiagnosisSession(batch_size, n_train, n_val)
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
@@ -151,18 +145,22 @@ class CurveWatch(keras.callbacks.Callback):
 
     def _reset(self):
         self._pending_lr_state = None
-        self._lint_findings = []
         self.report = None
-        self.history = {}
         self.disabled = False
         self.error = None
         self.resumed_at = None
         self._chief = True
-        self._epochs = []
-        self._epoch_batch_losses = []
-        self._measured = {}
-        self._notes = []
+        self._session.reset()
         self._notifier.reset()
+
+    @property
+    def history(self):
+        """dict of str to list of float. The epoch logs seen so far."""
+        return self._session.history
+
+    @property
+    def _epochs(self):
+        return self._session.epochs
 
     # Keras hooks: only epoch and train hooks, so batch callbacks stay async.
 
@@ -177,7 +175,7 @@ class CurveWatch(keras.callbacks.Callback):
                 self._accumulator = loss_tap.install(
                     self.model, steps=(self.params or {}).get("steps"))
             else:
-                self._notes.append(
+                self._session.add_note(
                     _PER_BATCH_OFF.format(why="per_batch=False"))
             self._live = None
             if self.display and self._chief:
@@ -216,8 +214,9 @@ class CurveWatch(keras.callbacks.Callback):
         if not self.disabled and self.report is not None and self._chief:
             try:
                 # The end-of-run findings held back during training.
-                self._notifier.notify(self.report.findings,
-                                      shown_live=self._live is not None)
+                raised = self._notifier.notify(
+                    self.report.findings, shown_live=self._live is not None)
+                self._session.record_warned(raised)
             except Exception as error:
                 self._disable(error)
         if self._lr is not None and not self.disabled:
@@ -236,34 +235,38 @@ class CurveWatch(keras.callbacks.Callback):
     def _epoch_end(self, epoch, logs):
         entry = {k: to_float(v) for k, v in logs.items()}
         batch_stats = self._read_batch_stats()
+        batch_losses = None
         if batch_stats is not None:
+            batch_losses = batch_stats.losses
             for key, value in batch_stats.to_logs().items():
                 if key not in logs:  # Never overwrite what Keras wrote.
                     logs[key] = value
                     entry[key] = value
-        self._append(epoch, entry)
-        self.report = self._amend_report(epoch, logs, self._diagnose())
+        self._session.add_epoch(epoch, entry, batch_losses,
+                                self._measured(batch_stats))
+        self.report = self._control(epoch, logs, self._diagnose())
         if self._chief:
-            self._notifier.notify(
-                [f for f in self.report.findings
-                 if f.code not in END_OF_RUN_CODES],
+            raised = self._notifier.notify(
+                self._session.live_findings(self.report),
                 shown_live=self._live is not None)
+            self._session.record_warned(raised)
             if self._live is not None:
                 self._live.update(self.report)
             if self.backup_dir is not None:
                 self._save()
 
-    def _amend_report(self, epoch, logs, report):
-        """Applies the learning-rate control, if any, and adds its actions
-        and finding to the report before the findings are raised."""
+    def _control(self, epoch, logs, report):
+        """Applies the learning-rate control, if any, and merges its
+        actions and findings into the report before they are raised."""
         if self._lr is None:
             return report
         result = self._lr.on_epoch_end(self.model, epoch, logs, report)
         report.actions = list(self._lr.actions)
-        if result["finding"] is not None:
-            report.findings = sort_findings(
-                report.findings + [result["finding"]])
-        if result["message"] and self._chief:
+        findings = getattr(self._lr, "findings", None)
+        if findings is None:  # a controller that returns its finding
+            findings = [result["finding"]] if result.get("finding") else []
+        report = self._session.merge(report, findings)
+        if result.get("message") and self._chief:
             logging.getLogger(LOGGER_NAME).info(result["message"])
         return report
 
@@ -273,9 +276,7 @@ class CurveWatch(keras.callbacks.Callback):
         from keras_curvewatch.preflight.lint import lint_report
 
         report = lint_report(self.model, source="CurveWatch")
-        self._lint_findings = [f for f in report.findings
-                               if f.code in LINT_CODES]
-        self._notes.extend(n for n in report.notes if n not in self._notes)
+        self._session.set_lint(report.findings, report.notes)
 
     def _read_batch_stats(self):
         if self._accumulator is None:
@@ -285,60 +286,29 @@ class CurveWatch(keras.callbacks.Callback):
         batch_stats = self._accumulator.read()
         if batch_stats.n_batches == 0:
             # A custom train_step that never calls compute_loss.
-            self._notes.append(_PER_BATCH_OFF.format(
+            self._session.add_note(_PER_BATCH_OFF.format(
                 why="the train step never called model.compute_loss"))
             self._accumulator = None
             return None
-        self._measured = {
+        return batch_stats
+
+    def _measured(self, batch_stats):
+        """What the device measured this epoch, for the session."""
+        if batch_stats is None:
+            return None
+        before = self._session.measured
+        return {
             "batch_size": batch_stats.batch_size,
             "n_train": batch_stats.samples,
             "steps_per_epoch": batch_stats.n_batches,
-            "n_val": batch_stats.val_samples or self._measured.get("n_val"),
+            "n_val": batch_stats.val_samples or before.get("n_val"),
             "complete": bool(batch_stats.complete
-                             and self._measured.get("complete", True)),
+                             and before.get("complete", True)),
         }
-        self._epoch_batch_losses.append(
-            [float(v) for v in batch_stats.losses])
-        while (len(self._epoch_batch_losses) > 1 and sum(
-                map(len, self._epoch_batch_losses)) > MAX_BATCH_LOSSES):
-            self._epoch_batch_losses.pop(0)
-        return batch_stats
-
-    def _append(self, epoch, entry):
-        n = len(self._epochs)
-        for key in entry:
-            if key not in self.history:
-                self.history[key] = [math.nan] * n
-        for key, values in self.history.items():
-            values.append(entry.get(key, math.nan))
-        self._epochs.append(int(epoch))
 
     def _diagnose(self):
-        measured = self._measured
-        batch_losses = None
-        if self._epoch_batch_losses and measured.get("complete"):
-            batch_losses = [v for e in self._epoch_batch_losses for v in e]
-        steps = (self.params or {}).get("steps") or measured.get(
-            "steps_per_epoch")
-        curves = Curves(values=rename_aliases(self.history),
-                        epochs=list(self._epochs),
-                        source="CurveWatch")
-        report = analyze(
-            curves,
-            batch_size=self.batch_size or measured.get("batch_size"),
-            n_train=self.n_train or measured.get("n_train"),
-            n_val=self.n_val or measured.get("n_val"),
-            model=self.model,
-            batch_losses=batch_losses,
-            steps_per_epoch=steps,
-        )
-        for note in self._notes:
-            if note not in report.notes:
-                report.notes.append(note)
-        if self._lint_findings:
-            report.findings = sort_findings(
-                report.findings + self._lint_findings)
-        return report
+        return self._session.report(
+            model=self.model, steps_per_epoch=(self.params or {}).get("steps"))
 
     def _disable(self, error):
         self.disabled = True
@@ -357,33 +327,19 @@ class CurveWatch(keras.callbacks.Callback):
 
     def get_state(self):
         """Returns the callback's state as a JSON-ready dict."""
-        return {
+        state = self._session.get_state()
+        state.update({
             "version": callback_state.STATE_VERSION,
-            "epochs": list(self._epochs),
-            "history": {k: [encode_float(v) for v in vs]
-                        for k, vs in self.history.items()},
-            "epoch_batch_losses": [[encode_float(v) for v in e]
-                                   for e in self._epoch_batch_losses],
-            "measured": dict(self._measured),
             "notifier": self._notifier.get_state(),
             "lr_control": (self._lr.get_state() if self._lr is not None
                            else None),
-        }
+        })
+        return state
 
     def set_state(self, state, n_epochs=None):
         """Restores `get_state()` output, keeping its first `n_epochs`."""
         callback_state.check_version(state)
-        keep = len(state["epochs"]) if n_epochs is None else int(n_epochs)
-        self._epochs = [int(e) for e in state["epochs"][:keep]]
-        self.history = {k: [decode_float(v) for v in vs[:keep]]
-                        for k, vs in state["history"].items()}
-        losses = state["epoch_batch_losses"]
-        drop = len(state["epochs"]) - keep
-        if drop > 0:
-            losses = losses[:max(len(losses) - drop, 0)]
-        self._epoch_batch_losses = [[decode_float(v) for v in e]
-                                    for e in losses]
-        self._measured = dict(state.get("measured", {}))
+        self._session.set_state(state, n_epochs)
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.
         self._pending_lr_state = state.get("lr_control")
@@ -400,7 +356,7 @@ class CurveWatch(keras.callbacks.Callback):
         self.set_state(state, n_epochs=len(kept))
         self.resumed_at = resume_epoch
         if len(kept) < resume_epoch:
-            self._notes.append(
+            self._session.add_note(
                 f"Resumed at epoch {resume_epoch} but CurveWatch's saved "
                 f"state covers {len(kept)} epochs; the missing ones are not "
                 "in the report."

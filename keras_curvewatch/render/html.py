@@ -8,7 +8,9 @@ This module imports neither keras nor tensorflow.
 """
 
 import html
-import math
+
+from keras_curvewatch.engine.format import cleared_text
+from keras_curvewatch.engine.format import number
 
 # Severity colours: mid-luminance hues with a WCAG contrast ratio of at
 # least 3.8:1 against white, against #111 (dark themes) and for white badge
@@ -70,6 +72,8 @@ def render_html(report, title=None, compact=False):
         parts.extend(_card(finding) for finding in report.findings)
     else:
         parts.append(_healthy_card(report))
+    if getattr(report, "cleared", None):
+        parts.append(_cleared(report.cleared))
     parts.append("</div>")
     return "".join(parts)
 
@@ -82,19 +86,9 @@ def format_number(value, digits=EVIDENCE_DIGITS):
         digits: int. Significant digits. Defaults to `EVIDENCE_DIGITS`.
 
     Returns:
-        str. E.g. `"12"`, `"0.0314"`, `"1.5e-05"`, `"NaN"`.
+        str. E.g. `"12"`, `"0.0314"`, `"1.5e-05"`, `"NaN"`, `"-∞"`.
     """
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    return f"{value:.{digits}g}"
+    return number(value, digits=digits, infinity="∞")
 
 
 def severity_colour(severity):
@@ -245,6 +239,14 @@ def _causes(causes):
         f'<ol class="curvewatch-causes" style="margin:2px 0 2px 20px;'
         f'padding:0;">{items}{more}</ol></div>'
     )
+
+
+def _cleared(entries):
+    items = "".join(f"<li>{_esc(cleared_text(entry))}</li>"
+                    for entry in entries)
+    return (f'<div class="curvewatch-cleared" style="{_MUTED}margin-top:6px;">'
+            "Warned during training, then cleared:"
+            f'<ul style="margin:2px 0 2px 20px;padding:0;">{items}</ul></div>')
 
 
 def _healthy_card(report):

@@ -1,19 +1,8 @@
 """Plain-text rendering of a `Report`."""
 
-import math
-
-_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING] ", "info": "[info]    "}
-
-
-def _num(value):
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        if value.is_integer() and abs(value) < 1e9:
-            return str(int(value))
-        return f"{value:.4g}"
-    return str(value)
-
+from keras_curvewatch.engine.format import cleared_text
+from keras_curvewatch.engine.format import finding_text
+from keras_curvewatch.engine.format import number as _num
 
 def render_text(report, max_evidence=6):
     """Renders a report as readable text.
@@ -50,23 +39,12 @@ def render_text(report, max_evidence=6):
         lines.append("No findings: the curves look healthy.")
     for finding in report.findings:
         lines.append("")
-        where = []
-        if finding.series:
-            where.append(finding.series)
-        if finding.epoch is not None:
-            where.append(f"epoch {finding.epoch}")
-        suffix = f" ({', '.join(where)})" if where else ""
-        lines.append(f"{_MARK[finding.severity]} {finding.code}{suffix}")
-        lines.append(f"  {finding.message}")
-        if finding.evidence:
-            items = list(finding.evidence.items())[:max_evidence]
-            lines.append(
-                "  evidence: " + ", ".join(f"{k}={_num(v)}" for k, v in items)
-            )
-        for rank, (cause, sentence) in enumerate(finding.causes[:3], 1):
-            lines.append(f"  cause {rank}: {cause}: {sentence}")
-        if finding.suggestion:
-            lines.append(f"  try: {finding.suggestion}")
+        lines.append(finding_text(finding, max_evidence=max_evidence))
+    if report.cleared:
+        lines.append("")
+        lines.append("Warned during training, then cleared:")
+        for entry in report.cleared:
+            lines.append(f"  - {cleared_text(entry)}")
     if report.actions:
         lines.append("")
         lines.append("Actions taken:")

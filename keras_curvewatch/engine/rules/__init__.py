@@ -1,6 +1,8 @@
 """The diagnosis rules: one pure function per diagnosis, one registry.
 
-Each rule has the signature `rule(inp: RuleInput) -> list[Finding]`.
+Each rule has the signature `rule(inp: RuleInput) -> list[Finding]`. A new
+diagnosis is its code in `keras_curvewatch.engine.codes` plus its rule,
+listed in `RULES` here (or added with `register_rule`).
 """
 
 from keras_curvewatch.engine.rules.base import RuleInput
@@ -20,7 +22,7 @@ from keras_curvewatch.engine.rules.validation import overfitting_rule
 from keras_curvewatch.engine.rules.validation import val_fluctuation_rule
 from keras_curvewatch.engine.findings import SEVERITY_RANK
 
-RULES = (
+RULES = [
     nan_loss_rule,
     diverging_rule,
     not_learning_rule,
@@ -34,7 +36,7 @@ RULES = (
     noisy_best_epoch_rule,
     context_rule,
     unshuffled_data_rule,
-)
+]
 
 # Once a loss is NaN or not learning at all, the finer diagnoses of its
 # shape are noise: these codes are dropped for the same curve.
@@ -45,6 +47,32 @@ _SUPERSEDED_BY = {
                      "noisy_best_epoch"),
     "diverging": ("not_converged", "train_oscillation"),
 }
+
+
+def superseded_by(code):
+    """tuple of str. The codes made moot once `code` is found."""
+    return _SUPERSEDED_BY.get(code, ())
+
+
+def register_rule(rule):
+    """Adds a rule to `RULES`, run by every diagnosis after the built-in
+    ones.
+
+    Args:
+        rule: callable. `rule(inp: RuleInput) -> list[Finding]`.
+
+    Returns:
+        `rule`, so that it can be used as a decorator.
+    """
+    if rule not in RULES:
+        RULES.append(rule)
+    return rule
+
+
+def unregister_rule(rule):
+    """Removes a rule added by `register_rule` (for tests and plugins)."""
+    if rule in RULES:
+        RULES.remove(rule)
 
 
 def merge_findings(findings):
@@ -77,7 +105,7 @@ def merge_findings(findings):
     return [f for c, f in by_code.items() if c not in moot]
 
 
-def run_rules(inp, rules=RULES):
+def run_rules(inp, rules=None):
     """Runs `rules` on `inp` and merges the findings.
 
     Args:
@@ -88,10 +116,10 @@ def run_rules(inp, rules=RULES):
         list of `Finding`, one per code.
     """
     findings = []
-    for rule in rules:
+    for rule in RULES if rules is None else rules:
         findings.extend(rule(inp))
     return merge_findings(findings)
 
 
 __all__ = ["RULES", "RuleInput", "context_findings", "merge_findings",
-           "run_rules"]
+           "register_rule", "run_rules", "superseded_by", "unregister_rule"]

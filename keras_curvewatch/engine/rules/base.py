@@ -9,6 +9,10 @@ import dataclasses
 import numpy as np
 
 from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.findings import rank_causes  # noqa: F401
+from keras_curvewatch.engine.format import fmt  # noqa: F401
+from keras_curvewatch.engine.format import pct  # noqa: F401
+from keras_curvewatch.engine.rules import context as ctx_rules
 
 
 @dataclasses.dataclass
@@ -49,56 +53,10 @@ class RuleInput:
         return int(self.curves.epochs[int(index)])
 
 
-def rank_causes(candidates):
-    """Orders candidate causes by score, highest first.
-
-    Args:
-        candidates: iterable of `(score, cause, sentence)`.
-
-    Returns:
-        tuple of `(cause, sentence)`; one entry per cause, the best score
-        kept; causes with a score <= 0 are dropped.
-    """
-    best = {}
-    for score, cause, sentence in candidates:
-        if score <= 0:
-            continue
-        if cause not in best or score > best[cause][0]:
-            best[cause] = (score, sentence)
-    ordered = sorted(best.items(), key=lambda item: -item[1][0])
-    return tuple((cause, sentence) for cause, (_, sentence) in ordered)
-
-
 def first_index(mask):
     """Index of the first True in `mask`, or None."""
     hits = np.flatnonzero(mask)
     return int(hits[0]) if len(hits) else None
-
-
-def pct(fraction):
-    """Formats a fraction as a percentage: 0.1234 -> '12%', 0.01234 ->
-    '1.2%'."""
-    value = 100.0 * float(fraction)
-    if not np.isfinite(value):
-        return f"{value}%"
-    if abs(value) >= 10:
-        return f"{value:,.0f}%"
-    return f"{value:.2g}%"
-
-
-def fmt(value, digits=3):
-    """Formats a number for a message: 3 significant digits."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not np.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e}"
-    if abs(value) >= min(1000, 10**digits):
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
 
 
 # Adaptive optimizers default to 1e-3; ten times that is the usual point
@@ -190,12 +148,10 @@ def lr_changes(inp):
 
 def batch_cause_score(inp, small=3.0, medium=1.0, large=0.2):
     """Score of `batch_size` as a cause of noise, from the context."""
-    from keras_curvewatch.engine.rules.context import SMALL_BATCH_MAX
-
     batch = inp.context.batch_size
     if batch is None:
         return 0.5
-    if batch <= SMALL_BATCH_MAX:
+    if batch <= ctx_rules.SMALL_BATCH_MAX:
         return small
     if batch < LARGE_BATCH_MIN:
         return medium
@@ -205,8 +161,6 @@ def batch_cause_score(inp, small=3.0, medium=1.0, large=0.2):
 def capacity_score(inp):
     """Score of `model_capacity` from parameters per sample (0 if
     unknown)."""
-    from keras_curvewatch.engine.rules import context as ctx_rules
-
     ratio = inp.context.params_per_sample
     if ratio is None:
         return 0.0

@@ -6,9 +6,9 @@ from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import pct
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
+from keras_curvewatch.engine.format import pct
 
 # The in-epoch position must explain the batch loss at p < 0.001 (one-way
 # ANOVA over positions); with thousands of batches anything weaker is

@@ -11,8 +11,8 @@ from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
 
 # Batch sizes up to 8 make the per-batch gradient (and loss) noisy: the
 # standard error of a batch mean scales as 1/sqrt(batch), so batch 8 is

@@ -1,0 +1,220 @@
+"""The registry of finding codes: each code is declared once, here.
+
+The warning classes (`keras_curvewatch.live.warning_types`), the public
+names in `keras_curvewatch`, the end-of-run codes of `CurveWatch`, the
+README's table and the command line's help all derive from it. A new
+diagnosis is one `register(Code(...))` here plus its rule in
+`keras_curvewatch.engine.rules`.
+
+This module imports neither keras nor tensorflow.
+"""
+
+import dataclasses
+
+from keras_curvewatch.errors import ConfigError
+
+INFO = "info"
+WARNING = "warning"
+CRITICAL = "critical"
+SEVERITIES = (INFO, WARNING, CRITICAL)
+
+# Where the evidence of a code comes from.
+CURVE = "curve"  # the epoch curves
+CONTEXT = "context"  # the run's context: batch size, samples, parameters
+BATCH = "batch"  # the per-batch losses
+LINT = "lint"  # the model and data before training
+SOURCES = (CURVE, CONTEXT, BATCH, LINT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """One finding code.
+
+    Args:
+        name: str. The code, in snake case, e.g. `"small_batch"`.
+        source: str. Where its evidence comes from: `"curve"`,
+            `"context"`, `"batch"` or `"lint"`.
+        severities: tuple of str. The severities it can have, least severe
+            first; the last is its default.
+        meaning: str. One line saying what it means, for the README and
+            the command line's help.
+        end_of_run: bool. Judged only on the whole run, so never warned
+            while training runs (e.g. "still improving at the end" is true
+            of every run part-way through). Defaults to `False`.
+
+    Raises:
+        ConfigError: if a field is outside its vocabulary.
+    """
+
+    name: str
+    source: str
+    severities: tuple
+    meaning: str
+    end_of_run: bool = False
+
+    def __post_init__(self):
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ConfigError(
+                f"A finding code must be a snake_case identifier. Received "
+                f"name={self.name!r}.")
+        if self.source not in SOURCES:
+            raise ConfigError(
+                f"Code {self.name!r}: source must be one of {SOURCES}. "
+                f"Received source={self.source!r}.")
+        severities = tuple(self.severities)
+        if not severities or any(s not in SEVERITIES for s in severities):
+            raise ConfigError(
+                f"Code {self.name!r}: severities must be a non-empty tuple "
+                f"of {SEVERITIES}. Received severities={self.severities!r}.")
+        object.__setattr__(self, "severities", severities)
+
+    @property
+    def severity(self):
+        """str. The default severity."""
+        return self.severities[-1]
+
+    @property
+    def warning(self):
+        """str. The name of its `CurveWarning` subclass:
+        `small_batch` -> `SmallBatchWarning`."""
+        return "".join(p.capitalize() for p in self.name.split("_")) + (
+            "Warning")
+
+
+_REGISTRY = {}
+
+
+def register(code):
+    """Adds a code to the registry.
+
+    Args:
+        code: `Code`.
+
+    Returns:
+        `code`.
+
+    Raises:
+        ConfigError: if a code of that name is already registered.
+    """
+    if code.name in _REGISTRY:
+        raise ConfigError(f"Finding code {code.name!r} is already registered.")
+    _REGISTRY[code.name] = code
+    return code
+
+
+def unregister(name):
+    """Removes a code added by `register` (for tests and plugins)."""
+    _REGISTRY.pop(name, None)
+
+
+def get(name):
+    """Returns the `Code` called `name`.
+
+    Raises:
+        ConfigError: if no such code is registered.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown finding code {name!r}. Expected one of {names()}."
+        ) from None
+
+
+def names(source=None):
+    """tuple of str. The registered codes, in declaration order; only those
+    from `source` when given."""
+    return tuple(c.name for c in _REGISTRY.values()
+                 if source is None or c.source == source)
+
+
+def all_codes():
+    """tuple of `Code`, in declaration order."""
+    return tuple(_REGISTRY.values())
+
+
+def order(name):
+    """int. The position of `name` in the registry (unknown codes last)."""
+    for index, key in enumerate(_REGISTRY):
+        if key == name:
+            return index
+    return len(_REGISTRY)
+
+
+def markdown_table():
+    """The README's table of finding codes, as Markdown."""
+    rows = ["| code | severity | judged | what it means |",
+            "| --- | --- | --- | --- |"]
+    for code in _REGISTRY.values():
+        judged = "at the end" if code.end_of_run else "live"
+        rows.append(f"| `{code.name}` | {'/'.join(code.severities)} | "
+                    f"{judged} | {code.meaning} |")
+    return "\n".join(rows)
+
+
+def help_text():
+    """The finding codes as plain text, for the command line's help."""
+    width = max(len(c.name) for c in _REGISTRY.values())
+    return "finding codes:\n" + "\n".join(
+        f"  {c.name:<{width}}  {c.meaning}" for c in _REGISTRY.values())
+
+
+for _code in (
+    Code("nan_loss", CURVE, (CRITICAL,),
+         "a loss became NaN/inf; causes: a too-large step (it rose first), "
+         "bad data (NaN from the start)"),
+    Code("diverging", CURVE, (WARNING, CRITICAL),
+         "the training loss trends up (Theil–Sen slope, Kendall's tau "
+         "p < 0.05, beyond 3 noise sigmas)"),
+    Code("not_learning", CURVE, (CRITICAL,),
+         "the loss never gets 2 % below its start (and accuracy gains < 2 "
+         "points); flags a loss at ln(k), a uniform guess over k classes"),
+    Code("overfitting", CURVE, (WARNING, CRITICAL),
+         "the smoothed validation loss rose beyond its noise band after its "
+         "minimum (the onset) while the training loss kept falling"),
+    Code("not_converged", CURVE, (INFO, WARNING),
+         "the monitored loss is still falling significantly at the end",
+         end_of_run=True),
+    Code("plateau_then_drop", CURVE, (INFO,),
+         "a flat stretch then a sudden drop (a schedule change, a poor "
+         "start, a saddle)"),
+    Code("train_oscillation", CURVE, (WARNING, CRITICAL),
+         "the epoch training loss zig-zags: residual noise ≥ 5 % of its "
+         "level, changing direction like noise"),
+    Code("val_fluctuation", CURVE, (WARNING,),
+         "validation noise beyond what the validation-set size explains "
+         "(binomial standard error sqrt(p(1-p)/n_val) for accuracy)"),
+    Code("loss_spike", CURVE, (WARNING,),
+         "a point ≥ 6 noise sigmas above both neighbours and ≥ 50 % higher"),
+    Code("metric_loss_mismatch", CURVE, (INFO,),
+         "after its minimum the validation loss rises while the metric "
+         "still improves: over-confidence"),
+    Code("noisy_best_epoch", CURVE, (INFO,),
+         "the raw best validation epoch is a dip inside the noise band; "
+         "the smoothed best is recommended"),
+    Code("small_batch", CONTEXT, (INFO, WARNING),
+         "batch ≤ 8 (≤ 4: warning): noisy gradients and batch loss"),
+    Code("overparameterized", CONTEXT, (INFO, WARNING, CRITICAL),
+         "trainable parameters per training sample ≥ 100 / 1,000 / 10,000 "
+         "(halved for LSTM/GRU)"),
+    Code("small_validation_set", CONTEXT, (WARNING, CRITICAL),
+         "n_val < 100 (< 30: critical), a split below 5 %, or validation "
+         "noise that the validation size explains"),
+    Code("unshuffled_data", BATCH, (INFO, WARNING, CRITICAL),
+         "the batch loss repeats with period `steps_per_epoch`: a "
+         "saw-tooth (class-sorted data, `shuffle=False`) or one order "
+         "repeated every epoch (a fixed seed)"),
+    Code("relu_before_softmax", LINT, (WARNING, CRITICAL),
+         "a ReLU feeds the softmax output: negative logits are lost"),
+    Code("logits_mismatch", LINT, (WARNING, CRITICAL),
+         "`from_logits` does not match the output activation"),
+    Code("class_imbalance", LINT, (WARNING,),
+         "strongly imbalanced classes: accuracy near the majority share "
+         "says little"),
+    Code("unscaled_inputs", LINT, (WARNING,),
+         "inputs far from unit scale: slow or unstable training"),
+    Code("dropout_too_high", LINT, (WARNING,),
+         "dropout rates that starve learning"),
+):
+    register(_code)
+del _code
