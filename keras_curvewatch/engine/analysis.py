@@ -77,15 +77,9 @@ def analyze(
         batch_losses, steps_per_epoch = _tensorboard_batch_losses(
             source, curves, steps_per_epoch)
     context = build_context(
-        curves,
-        batch_size=batch_size,
-        n_train=n_train,
-        n_val=n_val,
-        n_params=n_params,
-        layers=layers,
-        model=model,
-        steps_per_epoch=steps_per_epoch,
-    )
+        curves, batch_size=batch_size, n_train=n_train, n_val=n_val,
+        n_params=n_params, layers=layers, model=model,
+        steps_per_epoch=steps_per_epoch)
     session = DiagnosisSession(source=curves.source)
     return session.analyze(curves, context, batch_losses=batch_losses)
 

@@ -129,16 +129,9 @@ def _diagnose(curves, context, batch_losses=None):
     loss, val_loss, metric, val_metric = pick_curves(names)
     batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
-    inp = RuleInput(
-        curves=curves,
-        series=series,
-        context=context,
-        batch=batch,
-        loss=loss,
-        val_loss=val_loss,
-        metric=metric,
-        val_metric=val_metric,
-    )
+    inp = RuleInput(curves=curves, series=series, context=context,
+                    batch=batch, loss=loss, val_loss=val_loss, metric=metric,
+                    val_metric=val_metric)
     findings = run_rules(inp)
     monitor = _monitor(series, val_loss, val_metric, loss)
     best = raw_best = None
