@@ -25,8 +25,10 @@ class SeriesStats:
         raw_best_epoch: int or None. Epoch label of the best raw value.
         smoothed_best: float. Best value of the robust smoothed curve.
         smoothed_best_epoch: int or None. Epoch label of `smoothed_best`.
-        noise: float. Robust standard deviation of the residual left after
-            the robust smoother (NaN when there are fewer than 5 points).
+        noise: float. Standard deviation of the noise around the trend:
+            the MAD of leave-one-out local-cubic residuals, scaled for their
+            variance inflation (`stats.noise_level`; NaN when there are too
+            few points).
         relative_noise: float. `noise` divided by the curve's typical level
             (losses) or `noise` itself (bounded metrics such as accuracy).
         flip_rate: float. Share of sign changes between consecutive first
@@ -36,8 +38,10 @@ class SeriesStats:
         trend_p: float. Two-sided p-value of `trend_tau`.
         tail_start_epoch: int or None. First epoch label of the tail.
         spikes: list of int. Epoch labels of spikes.
-        max_spike_score: float. Largest robust z-score of a point against
-            its running median, in units of `noise`.
+        max_spike_score: float. Largest excess of a point over the worse
+            of its two neighbours (`stats.spike_scores`), in units of
+            `noise`, or of `relative_noise` on the log scale for positive
+            losses.
         smoothed: list of float. The robust smoothed curve.
         values: list of float. The raw curve (NaN where missing).
         epochs: list of int. The epoch label of each point.

@@ -64,8 +64,9 @@ VAL_TRAIN_NOISE_RATIO = 2.0
 # standard error of about 1/sqrt(n).
 LOSS_PER_SAMPLE_CV = 1.0
 
-# The raw best epoch is a dip when it lies at least 1 noise sigma below its
-# own smoothed trend...
+# The raw best epoch is a dip when it lies at least 1.5 noise sigmas below
+# its own smoothed trend (a one-sided 7 % tail of Gaussian noise: rarer
+# than an ordinary wobble, yet the likely raw best of a 30-epoch run)...
 NOISY_DIP_SIGMAS = 1.5
 # ...and is no more than 3 noise sigmas better than the recommended epoch.
 # Nearby epochs are interchangeable: the two must be 3+ epochs apart.
@@ -151,7 +152,7 @@ def overfitting_rule(inp):
          "after it only fitted noise."),
     ]
     n_val = inp.context.n_val
-    if n_val is not None and n_val < 100:
+    if n_val is not None and n_val < SMALL_VAL_WARN_N:
         causes.append((0.8, "validation_size",
                        f"with {n_val} validation samples part of the rise "
                        "may be chance."))
