@@ -32,6 +32,8 @@ class RunContext:
             `fit`, if known.
         known_from: dict of str to str. Where each value came from
             (`"argument"`, `"model"`, `"inferred"`), for messages.
+        metric_directions: dict of str to str. `"min"` or `"max"` for the
+            metrics whose Keras objects say which way is better.
     """
 
     batch_size: int = None
@@ -44,6 +46,7 @@ class RunContext:
     optimizer: str = None
     validation_split: float = None
     known_from: dict = dataclasses.field(default_factory=dict)
+    metric_directions: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("batch_size", "n_train", "n_val", "n_params",
@@ -80,6 +83,12 @@ class RunContext:
     def recurrent(self):
         """bool. True if the model has an LSTM, GRU or SimpleRNN layer."""
         return any(name in RECURRENT_LAYERS for name in self.layers)
+
+    def direction_of(self, name):
+        """`"min"`, `"max"`, or None when no Keras metric object told which
+        way `name` (or the metric of `val_<name>`) improves."""
+        base = name[4:] if name.startswith("val_") else name
+        return self.metric_directions.get(base)
 
     @property
     def params_per_sample(self):

@@ -30,7 +30,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
                   n_params=None, layers=None, model=None,
                   steps_per_epoch=None, validation_split=None):
     """Combines arguments, the model and the curves into a `RunContext`."""
-    known_from = {}
+    known_from, directions = {}, {}
     optimizer = learning_rate = None
     if model is not None:
         from keras_curvewatch.preflight.model_info import describe_model
@@ -44,6 +44,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
             known_from["layers"] = "model"
         optimizer = info.get("optimizer")
         learning_rate = info.get("learning_rate")
+        directions = dict(info.get("metric_directions") or {})
     if learning_rate is None and "learning_rate" in curves:
         lr = stats.finite(curves.get("learning_rate"))
         if len(lr):
@@ -76,6 +77,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
         optimizer=optimizer,
         validation_split=validation_split,
         known_from=known_from,
+        metric_directions=directions,
     )
 
 
@@ -123,7 +125,8 @@ def diagnose(curves, context, batch_losses=None):
 def _diagnose(curves, context, batch_losses=None):
     names = [name for name in curves.keys() if is_curve(name)]
     series = {
-        name: describe_series(name, curves.get(name), curves.epochs)
+        name: describe_series(name, curves.get(name), curves.epochs,
+                              context.direction_of(name))
         for name in names
     }
     loss, val_loss, metric, val_metric = pick_curves(names)
