@@ -14,9 +14,9 @@ from keras_curvewatch.engine.rules.training import not_converged_rule
 from keras_curvewatch.engine.rules.training import not_learning_rule
 from keras_curvewatch.engine.rules.training import plateau_then_drop_rule
 from keras_curvewatch.engine.rules.training import train_oscillation_rule
-from keras_curvewatch.engine.rules.validation import metric_loss_mismatch_rule
+from keras_curvewatch.engine.rules.mismatch import metric_loss_mismatch_rule
 from keras_curvewatch.engine.rules.validation import noisy_best_epoch_rule
-from keras_curvewatch.engine.rules.validation import overfitting_rule
+from keras_curvewatch.engine.rules.overfitting import overfitting_rule
 from keras_curvewatch.engine.rules.validation import val_fluctuation_rule
 from keras_curvewatch.engine.findings import SEVERITY_RANK
 

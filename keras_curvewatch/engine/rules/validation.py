@@ -18,25 +18,6 @@ from keras_curvewatch.engine.rules.base import rank_causes
 from keras_curvewatch.engine.rules.context import SMALL_VAL_WARN_N
 from keras_curvewatch.engine.series import is_bounded_metric
 
-# Overfitting needs at least 3 epochs after the onset to tell a rise from
-# a wobble.
-OVERFIT_MIN_EPOCHS_AFTER = 3
-# The mean of the last (up to 5) validation losses must sit above the
-# smoothed minimum by 2.5 standard errors of that difference (one-sided
-# p < 0.01 for normal noise)...
-OVERFIT_RISE_Z = 2.5
-# Points averaged at the end of the curve, and about as many behind the
-# smoothed minimum (running median of 5).
-OVERFIT_END_POINTS = 5
-# ...and at least 5 % above its minimum, a rise a user would act on.
-OVERFIT_MIN_RELATIVE_RISE = 0.05
-# With 5+ epochs after the onset, the rise must also be a trend: Kendall's
-# tau > 0 at p < 0.10. The smoothed minimum of a noisy flat curve is
-# biased low, so the z test alone over-reports on noise.
-OVERFIT_TREND_P_VALUE = 0.10
-# While the training loss falls at least 2 % after the onset.
-OVERFIT_MIN_TRAIN_DROP = 0.02
-
 # Validation noise within 1.5 standard errors of the finite-sample error
 # is what the validation set's size explains (a chi-square bound: the
 # sample sd of 10+ normal draws rarely exceeds 1.5 sigma).
@@ -75,121 +56,12 @@ NOISY_DIP_MIN_DISTANCE = 3
 NOISY_DIP_MIN_RELATIVE = 0.01
 NOISY_DIP_MAX_GAIN_SIGMAS = 3.0
 
-# Loss and metric disagree when both trends after the loss minimum are
-# significant at the 10 % level in the "wrong" combination.
-MISMATCH_P_VALUE = 0.10
-# The validation metric must gain at least 1 point after the loss minimum.
-MISMATCH_MIN_METRIC_GAIN = 0.01
-
 
 def _rel_noise_abs(s, level):
     """Noise in the curve's units at `level` (relative noise x level)."""
     if np.isfinite(s.relative_noise) and s.direction == "min" and level > 0:
         return s.relative_noise * level
     return s.noise
-
-
-def overfitting_rule(inp):
-    """`overfitting`: validation loss rises beyond its noise band after its
-    smoothed minimum while the training loss still falls."""
-    if inp.val_loss is None or inp.loss is None:
-        return []
-    v, t = inp.series[inp.val_loss], inp.series[inp.loss]
-    if v.n_finite < stats.MIN_POINTS_NOISE + 1 or t.n_finite < 3:
-        return []
-    vs, ts = np.asarray(v.smoothed), np.asarray(t.smoothed)
-    finite = np.isfinite(inp.values(inp.val_loss))
-    onset = int(np.nanargmin(np.where(finite, vs, np.nan)))
-    after = len(vs) - 1 - onset
-    if after < OVERFIT_MIN_EPOCHS_AFTER:
-        return []
-    raw = inp.values(inp.val_loss)
-    tail = raw[-min(OVERFIT_END_POINTS, after):]
-    tail = tail[np.isfinite(tail)]
-    if len(tail) == 0:
-        return []
-    low, end = float(vs[onset]), float(np.mean(tail))
-    level = abs(low) or 1.0
-    rise = end - low
-    noise = _rel_noise_abs(v, abs(low))
-    if not np.isfinite(noise) or noise <= 0:
-        noise = 0.0
-    standard_error = noise * np.sqrt(1.0 / len(tail) + 1.0 / OVERFIT_END_POINTS)
-    train_drop = (float(ts[onset]) - float(ts[-1])) / (abs(ts[onset]) or 1.0)
-    if rise < OVERFIT_MIN_RELATIVE_RISE * level:
-        return []
-    if rise < OVERFIT_RISE_Z * standard_error:
-        return []
-    if not train_drop >= OVERFIT_MIN_TRAIN_DROP:
-        return []
-    tau = p_value = float("nan")
-    if after + 1 >= stats.MIN_POINTS_TREND:
-        _, tau, p_value = stats.trend(raw, onset)
-        if not (tau > 0 and p_value < OVERFIT_TREND_P_VALUE):
-            return []
-    onset_epoch = inp.epoch_label(onset)
-    first_val = float(vs[0])
-    severity = CRITICAL if end > first_val else WARNING
-    cap = base.capacity_score(inp)
-    has_dropout = any("Dropout" in name for name in inp.context.layers)
-    ratio = inp.context.params_per_sample
-    causes = [
-        (1.5 + cap, "model_capacity",
-         f"{fmt(ratio)} trainable parameters per training sample let the "
-         "model memorise the training set." if ratio is not None else
-         "the model fits the training set ever better while validation "
-         "gets worse: it has capacity to memorise (pass n_params= and "
-         "n_train= to weigh this)."),
-        (2.0 if inp.context.layers and not has_dropout else 1.6,
-         "regularization",
-         "no Dropout layer in the model." if inp.context.layers
-         and not has_dropout else
-         "more dropout, weight decay or augmentation would slow the "
-         "memorising."),
-        (1.2, "training_length",
-         f"val_loss bottomed out at epoch {onset_epoch}; the {after} epochs "
-         "after it only fitted noise."),
-    ]
-    n_val = inp.context.n_val
-    if n_val is not None and n_val < 100:
-        causes.append((0.8, "validation_size",
-                       f"with {n_val} validation samples part of the rise "
-                       "may be chance."))
-    return [Finding(
-        code="overfitting",
-        severity=severity,
-        series=inp.val_loss,
-        epoch=onset_epoch,
-        message=(
-            f"Overfitting from epoch {onset_epoch}: the smoothed "
-            f"{inp.val_loss} rose {pct(rise / level)} above its "
-            f"minimum ({fmt(low)} -> {fmt(end)}, "
-            + (f"z={fmt(rise / standard_error, 2)} against the noise"
-               if standard_error > 0 else "beyond the noise")
-            + f") while {inp.loss} kept falling "
-            f"({pct(train_drop)} lower)."
-        ),
-        evidence={
-            "onset_epoch": onset_epoch,
-            "val_min_smoothed": low,
-            "val_end_smoothed": end,
-            "relative_rise": rise / level,
-            "rise_z": rise / standard_error if standard_error > 0 else
-            float("inf"),
-            "val_noise": noise,
-            "train_relative_drop_after_onset": train_drop,
-            "kendall_tau_after_onset": tau,
-            "p_value_after_onset": p_value,
-            "generalization_gap": end - float(ts[-1]),
-        },
-        causes=rank_causes(causes),
-        suggestion=(
-            f"Keep the weights from epoch {onset_epoch} (EarlyStopping("
-            "monitor='val_loss', patience=5, restore_best_weights=True)); "
-            "add Dropout or L2 weight decay, shrink the model, or augment "
-            "the data."
-        ),
-    )]
 
 
 def _val_loss_noisier_than_training(vl, tl):
@@ -380,68 +252,6 @@ def val_fluctuation_rule(inp):
             "Lower the learning rate (halve it when validation stops "
             "improving), use a larger batch if it is small, and pick the "
             "epoch on the smoothed curve (report.best_epoch)."
-        ),
-    )]
-
-
-def metric_loss_mismatch_rule(inp):
-    """`metric_loss_mismatch`: after the validation loss minimum, the loss
-    rises significantly while the metric still improves significantly."""
-    if inp.val_loss is None or inp.val_metric is None:
-        return []
-    v, m = inp.series[inp.val_loss], inp.series.get(inp.val_metric)
-    if m is None or v.n_finite < stats.MIN_POINTS_NOISE:
-        return []
-    vs = np.asarray(v.smoothed)
-    onset = int(np.nanargmin(vs))
-    if len(vs) - onset < stats.MIN_POINTS_TREND:
-        return []
-    _, tau_l, p_l = stats.trend(inp.values(inp.val_loss), onset)
-    _, tau_m, p_m = stats.trend(inp.values(inp.val_metric), onset)
-    if not (np.isfinite(p_l) and np.isfinite(p_m)):
-        return []
-    if not (tau_l > 0 and p_l < MISMATCH_P_VALUE):
-        return []
-    sign = 1.0 if m.direction == "max" else -1.0
-    ms = np.asarray(m.smoothed)
-    gain = sign * (float(ms[-1]) - float(ms[onset]))
-    if not (sign * tau_m > 0 and p_m < MISMATCH_P_VALUE
-            and gain >= MISMATCH_MIN_METRIC_GAIN):
-        return []
-    onset_epoch = inp.epoch_label(onset)
-    best_metric_epoch = m.smoothed_best_epoch
-    return [Finding(
-        code="metric_loss_mismatch",
-        severity=INFO,
-        series=inp.val_loss,
-        epoch=onset_epoch,
-        message=(
-            f"{inp.val_loss} rises after epoch {onset_epoch} while "
-            f"{inp.val_metric} still improves (+{fmt(gain, 2)}): the model "
-            "grows over-confident on the samples it gets wrong. The best "
-            f"epoch by {inp.val_metric} is {best_metric_epoch}, by "
-            f"{inp.val_loss} {v.smoothed_best_epoch}."
-        ),
-        evidence={"loss_tau_after_min": tau_l, "loss_p_value": p_l,
-                  "metric_tau_after_min": tau_m, "metric_p_value": p_m,
-                  "metric_gain_after_min": gain,
-                  "best_epoch_by_metric": best_metric_epoch,
-                  "best_epoch_by_loss": v.smoothed_best_epoch},
-        causes=rank_causes([
-            (2.0, "regularization",
-             "confident wrong predictions dominate the loss; label "
-             "smoothing or weight decay tempers them."),
-            (1.5, "model_capacity", "the model memorises confidently."),
-            (1.0, "class_imbalance",
-             "with imbalanced classes accuracy can rise on the majority "
-             "class while the loss on the others grows."),
-            (0.8, "output_activation",
-             "check the output activation and loss pairing."),
-        ]),
-        suggestion=(
-            "Decide which you care about: monitor that metric in "
-            "EarlyStopping/ModelCheckpoint; consider label smoothing "
-            "(e.g. CategoricalCrossentropy(label_smoothing=0.1))."
         ),
     )]
 

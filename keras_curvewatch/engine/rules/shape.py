@@ -1,0 +1,127 @@
+"""Shape statistics read the way a person reads a plot: changes relative to
+the curve's own level and range, against its usual epoch-to-epoch change.
+
+Pure numpy; shared by the rules.
+"""
+
+import math
+
+import numpy as np
+
+from keras_curvewatch.engine import stats
+
+# A metric is frozen when it moves less than 0.1 point over the stretch:
+# a logged accuracy on any validation set of up to 1,000 samples can only
+# take steps of 0.1 point or more, so it did not change a single answer.
+FROZEN_METRIC_RANGE = 1e-3
+# Chance level: an accuracy within 5 points of 1/K (or the loss within 3 %
+# of ln K) is what guessing among K classes gives, give or take the
+# sampling error of a few hundred validation samples (2-3 points).
+CHANCE_ACCURACY_TOLERANCE = 0.05
+CHANCE_LOSS_TOLERANCE = 0.03
+# Chance levels are checked up to 1,000 classes: an accuracy of 1e-3 or a
+# loss of ln(1000) = 6.9 is as far as "a uniform guess" stays checkable
+# against the metric.
+CHANCE_MAX_CLASSES = 1000
+
+
+def finite_positive(values):
+    """True when every value is finite and > 0 (log scale is usable)."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(len(values)) and bool(np.isfinite(values).all()) and bool(
+        (values > 0).all())
+
+
+def to_scale(values):
+    """Values on the scale a person judges relative change on: log for
+    positive curves, else the raw values."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.log(values) if finite_positive(values) else values
+
+
+def robust_slope(values):
+    """Theil-Sen slope per epoch of `values` (NaN dropped); NaN with fewer
+    than 2 finite points. Works on 2-4 points, where `stats.trend` does
+    not."""
+    values = np.asarray(values, dtype=np.float64)
+    x = np.flatnonzero(np.isfinite(values)).astype(np.float64)
+    y = values[np.isfinite(values)]
+    if len(y) < 2:
+        return float("nan")
+    if len(y) > 200:
+        keep = np.linspace(0, len(y) - 1, 200).astype(int)
+        x, y = x[keep], y[keep]
+    i, j = np.triu_indices(len(y), k=1)
+    return float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+
+
+def usual_change(values):
+    """The usual epoch-to-epoch change around the trend, in the curve's
+    units: the robust sigma of each point's distance from its two
+    neighbours' mean, divided by sqrt(1.5) (that distance has variance
+    1.5 sigma^2 for white noise of sigma). NaN with fewer than 4
+    points."""
+    values = stats.finite(values)
+    if len(values) < 4:
+        return float("nan")
+    resid = values[1:-1] - 0.5 * (values[:-2] + values[2:])
+    return stats.robust_sigma(resid) / math.sqrt(1.5)
+
+
+def is_frozen(values, tolerance=FROZEN_METRIC_RANGE):
+    """True when a finite curve of 3+ points moves less than
+    `tolerance` in total."""
+    values = stats.finite(values)
+    return len(values) >= 3 and float(np.ptp(values)) < tolerance
+
+
+def chance_classes(accuracy=None, loss=None):
+    """The K of a uniform guess over K classes that an accuracy and/or a
+    loss agree with, or None.
+
+    With an accuracy, K is round(1 / accuracy), and the loss (if given)
+    must sit near ln K too; with a loss only, K is never claimed, since a
+    loss alone is ambiguous (a regression loss of 1.61 is not 5 classes).
+
+    Args:
+        accuracy: float or None. A typical accuracy of the stretch.
+        loss: float or None. A typical cross-entropy of the stretch.
+
+    Returns:
+        int K >= 2, or None.
+    """
+    if accuracy is None or not np.isfinite(accuracy) or accuracy <= 0:
+        return None
+    k = int(round(1.0 / accuracy))
+    if not 2 <= k <= CHANCE_MAX_CLASSES:
+        return None
+    if abs(accuracy - 1.0 / k) > CHANCE_ACCURACY_TOLERANCE * max(
+            1.0 / k, 0.2):
+        return None
+    if loss is not None and (not np.isfinite(loss) or abs(
+            loss - math.log(k)) > CHANCE_LOSS_TOLERANCE * math.log(k)):
+        return None
+    return k
+
+
+def at_ln_k(loss, tolerance=CHANCE_LOSS_TOLERANCE):
+    """K when `loss` is within `tolerance` (relative) of ln K, else None."""
+    if loss is None or not np.isfinite(loss) or not (
+            0.5 < loss <= math.log(CHANCE_MAX_CLASSES)):
+        return None
+    k = int(round(math.exp(loss)))
+    if k >= 2 and abs(loss - math.log(k)) <= tolerance * math.log(k):
+        return k
+    return None
+
+
+def tail_mean(values, k):
+    """Mean of the last `k` finite values (NaN if none)."""
+    fin = stats.finite(values)
+    return float(np.mean(fin[-k:])) if len(fin) else float("nan")
+
+
+def curve_range(values):
+    """The span of a plot of the curve: max - min of its finite values."""
+    fin = stats.finite(values)
+    return float(np.ptp(fin)) if len(fin) else float("nan")
