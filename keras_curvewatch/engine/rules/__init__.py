@@ -10,10 +10,10 @@ from keras_curvewatch.engine.rules.context import context_rule
 from keras_curvewatch.engine.rules.training import diverging_rule
 from keras_curvewatch.engine.rules.training import loss_spike_rule
 from keras_curvewatch.engine.rules.training import nan_loss_rule
-from keras_curvewatch.engine.rules.training import not_converged_rule
-from keras_curvewatch.engine.rules.training import not_learning_rule
-from keras_curvewatch.engine.rules.training import plateau_then_drop_rule
 from keras_curvewatch.engine.rules.training import train_oscillation_rule
+from keras_curvewatch.engine.rules.learning import not_learning_rule
+from keras_curvewatch.engine.rules.progress import not_converged_rule
+from keras_curvewatch.engine.rules.progress import plateau_then_drop_rule
 from keras_curvewatch.engine.rules.mismatch import metric_loss_mismatch_rule
 from keras_curvewatch.engine.rules.validation import noisy_best_epoch_rule
 from keras_curvewatch.engine.rules.overfitting import overfitting_rule
@@ -37,13 +37,19 @@ RULES = (
 )
 
 # Once a loss is NaN or not learning at all, the finer diagnoses of its
-# shape are noise: these codes are dropped for the same curve.
+# shape are noise: these codes are dropped for the same curve. A loss that
+# is NaN in every epoch is also `not_learning` (nothing was learned), so
+# `nan_loss` does not drop it; `not_learning` keeps `plateau_then_drop`,
+# the shape of a run that only starts to learn late (LABELLING.md).
+# An overfitting run would not gain from more epochs, so it is not
+# `not_converged` however fast its training loss still falls.
 _SUPERSEDED_BY = {
-    "nan_loss": ("diverging", "not_learning", "not_converged",
-                 "train_oscillation", "loss_spike", "plateau_then_drop"),
-    "not_learning": ("not_converged", "plateau_then_drop", "overfitting",
-                     "noisy_best_epoch"),
+    "nan_loss": ("diverging", "not_converged", "train_oscillation",
+                 "loss_spike", "plateau_then_drop"),
+    "not_learning": ("not_converged", "overfitting", "noisy_best_epoch",
+                     "metric_loss_mismatch", "val_fluctuation"),
     "diverging": ("not_converged", "train_oscillation"),
+    "overfitting": ("not_converged",),
 }
 
 

@@ -75,17 +75,14 @@ def is_frozen(values, tolerance=FROZEN_METRIC_RANGE):
     return len(values) >= 3 and float(np.ptp(values)) < tolerance
 
 
-def chance_classes(accuracy=None, loss=None):
-    """The K of a uniform guess over K classes that an accuracy and/or a
-    loss agree with, or None.
-
-    With an accuracy, K is round(1 / accuracy), and the loss (if given)
-    must sit near ln K too; with a loss only, K is never claimed, since a
-    loss alone is ambiguous (a regression loss of 1.61 is not 5 classes).
+def chance_classes(accuracy):
+    """The K of a uniform guess over K classes that an accuracy agrees
+    with (within `CHANCE_ACCURACY_TOLERANCE`, at most a quarter of 1/K),
+    or None. A loss alone never claims K: a regression loss of 1.61 is
+    not 5 classes.
 
     Args:
-        accuracy: float or None. A typical accuracy of the stretch.
-        loss: float or None. A typical cross-entropy of the stretch.
+        accuracy: float. A typical accuracy of the stretch.
 
     Returns:
         int K >= 2, or None.
@@ -95,11 +92,7 @@ def chance_classes(accuracy=None, loss=None):
     k = int(round(1.0 / accuracy))
     if not 2 <= k <= CHANCE_MAX_CLASSES:
         return None
-    if abs(accuracy - 1.0 / k) > CHANCE_ACCURACY_TOLERANCE * max(
-            1.0 / k, 0.2):
-        return None
-    if loss is not None and (not np.isfinite(loss) or abs(
-            loss - math.log(k)) > CHANCE_LOSS_TOLERANCE * math.log(k)):
+    if abs(accuracy - 1.0 / k) > min(CHANCE_ACCURACY_TOLERANCE, 0.25 / k):
         return None
     return k
 
