@@ -118,3 +118,31 @@ def curve_range(values):
     """The span of a plot of the curve: max - min of its finite values."""
     fin = stats.finite(values)
     return float(np.ptp(fin)) if len(fin) else float("nan")
+
+
+def reversals(values, step, min_share_of_range=0.0):
+    """How often the curve jumps one way and straight back: pairs of
+    consecutive epoch-to-epoch moves in opposite directions, each at least
+    `step` on the curve's scale (`to_scale`) and at least
+    `min_share_of_range` of the plot's height (raw units).
+
+    Args:
+        values: 1-D array.
+        step: float. Smallest move that counts, on the log scale for
+            positive curves.
+        min_share_of_range: float. Smallest move as a share of the
+            curve's range. Defaults to 0.
+
+    Returns:
+        `(count, rate)`: the number of reversals and that number per
+        interior epoch (0 for fewer than 3 points).
+    """
+    raw = stats.finite(values)
+    if len(raw) < 3:
+        return 0, 0.0
+    moves = np.diff(to_scale(raw))
+    raw_moves = np.abs(np.diff(raw))
+    spread = float(np.ptp(raw))
+    big = (np.abs(moves) >= step) & (raw_moves >= min_share_of_range * spread)
+    flips = big[1:] & big[:-1] & (moves[1:] * moves[:-1] < 0)
+    return int(flips.sum()), float(flips.sum()) / (len(raw) - 2)

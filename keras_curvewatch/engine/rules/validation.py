@@ -12,6 +12,8 @@ from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
 from keras_curvewatch.engine.rules import base
+from keras_curvewatch.engine.rules import causes as cz
+from keras_curvewatch.engine.rules import shape
 from keras_curvewatch.engine.rules.base import fmt
 from keras_curvewatch.engine.rules.base import pct
 from keras_curvewatch.engine.rules.base import rank_causes
@@ -40,6 +42,19 @@ VAL_MIN_EPOCHS = 8
 # Without n_val, validation noise is compared with the training curve's:
 # twice as noisy points at the validation side.
 VAL_TRAIN_NOISE_RATIO = 2.0
+# Reversals (LABELLING.md: "repeated reversals of a visible fraction of its
+# level"): a move counts when it is 10 % of the level or more, twice the
+# training loss's usual epoch-to-epoch change ("far more than the training
+# curve"), and 3 % of the plot's height (a wiggle of a pixel or two on a
+# 60-pixel plot of a curve that fell from 3.6 is not visible).
+VAL_REVERSAL_MIN_STEP = math.log(1.10)
+VAL_REVERSAL_TRAIN_CHANGES = 2.0
+VAL_REVERSAL_MIN_SHARE_OF_RANGE = 0.03
+# "Repeated": 3 reversals at least, and one per 12 epochs or more (white
+# noise reverses at 2/3 of epochs; a noisy long run with rare bumps at a
+# hundredth of that).
+VAL_MIN_REVERSALS = 3
+VAL_MIN_REVERSAL_RATE = 0.08
 # Per-sample cross-entropy has a coefficient of variation near 1 (an
 # exponential-like spread), so the mean loss over n samples has a relative
 # standard error of about 1/sqrt(n).
@@ -151,6 +166,11 @@ def val_fluctuation_rule(inp):
     else:
         large = vl is not None and _noise_matters(
             vl, VAL_LOSS_MIN_RELATIVE_NOISE, evidence, "val_loss")
+    if expected is None and _reverses_beyond_training(inp, evidence):
+        return [_fluctuation_finding(inp, evidence, expected, (
+            cz.LIKELY + cz.TIE_BREAK, "validation_size",
+            "n_val is unknown: pass n_val= to tell whether the validation "
+            "set's size explains this noise."))]
     if expected is not None:
         name, observed, explained, unit = expected
         ratio = observed / explained if explained > 0 else float("inf")
@@ -184,7 +204,7 @@ def val_fluctuation_rule(inp):
                     + "): the jumps are sampling noise, not the model."
                 ),
                 evidence=evidence,
-                causes=rank_causes([(3.0, "validation_size",
+                causes=rank_causes([(cz.STRONG, "validation_size",
                                      f"observed noise is {fmt(ratio, 2)}x "
                                      "the finite-sample standard error.")]),
                 suggestion=(
@@ -195,7 +215,7 @@ def val_fluctuation_rule(inp):
             )]
         if not large and unit != "accuracy":
             return []
-        cause_size = (0.8, "validation_size",
+        cause_size = (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
                       f"{inp.context.n_val} samples explain only "
                       f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
     else:
@@ -208,30 +228,65 @@ def val_fluctuation_rule(inp):
             if val_rel / train_rel < VAL_TRAIN_NOISE_RATIO:
                 # As noisy as training: train_oscillation covers it.
                 return []
-        cause_size = (2.2, "validation_size",
+        cause_size = (cz.LIKELY + cz.TIE_BREAK, "validation_size",
                       "n_val is unknown: pass n_val= to tell whether the "
                       "validation set's size explains this noise.")
+    return [_fluctuation_finding(inp, evidence, expected, cause_size)]
+
+
+def _reverses_beyond_training(inp, evidence):
+    """LABELLING.md's reading: the validation loss jumps up and straight
+    back down again and again, each move a visible fraction of its level
+    and of the plot, and bigger than the training loss's usual change."""
+    if inp.val_loss is None:
+        return False
+    val = stats.finite(inp.values(inp.val_loss))
+    if len(val) < VAL_MIN_EPOCHS:
+        return False
+    step = VAL_REVERSAL_MIN_STEP
+    if inp.loss is not None:
+        train_change = shape.usual_change(shape.to_scale(
+            stats.finite(inp.values(inp.loss))))
+        if np.isfinite(train_change):
+            step = max(step, VAL_REVERSAL_TRAIN_CHANGES * train_change)
+    count, rate = shape.reversals(val, step, VAL_REVERSAL_MIN_SHARE_OF_RANGE)
+    evidence["val_loss_reversals"] = count
+    evidence["val_loss_reversal_rate"] = rate
+    return count >= VAL_MIN_REVERSALS and rate >= VAL_MIN_REVERSAL_RATE
+
+
+def _fluctuation_finding(inp, evidence, expected, cause_size):
     cap = base.capacity_score(inp)
+    name = inp.val_loss or inp.val_metric
+    ineffective = base.lr_cut_without_effect(inp, name)
+    lr_text = ("large steps move the weights a lot between evaluations"
+               + (f" ({base.lr_sentence(inp)})." if base.lr_sentence(inp)
+                  else "."))
+    lr_score = cz.STRONG if base.lr_is_high(inp) else cz.LIKELY - cz.TIE_BREAK
+    if ineffective is not None:
+        epoch, old, new, _ = ineffective
+        lr_score = cz.UNLIKELY
+        lr_text = (f"not the rate: it was cut from {fmt(old)} to {fmt(new)} "
+                   f"at epoch {epoch} and {name} fluctuated on "
+                   f"({base.lr_range_sentence(inp)}).")
     causes = [
         cause_size,
-        (base.batch_cause_score(inp, small=2.5, medium=1.0, large=0.4),
+        (base.batch_cause_score(inp, small=cz.STRONG - cz.NUDGE,
+                                medium=cz.POSSIBLE, large=cz.UNLIKELY * 0.8),
          "batch_size",
          f"batch size {inp.context.batch_size} moves the weights noisily "
          "between evaluations." if inp.context.batch_size else
          "small batches move the weights noisily between evaluations."),
-        (3.0 if base.lr_is_high(inp) else 1.8, "learning_rate",
-         "large steps move the weights a lot between evaluations"
-         + (f" ({base.lr_sentence(inp)})." if base.lr_sentence(inp) else ".")),
+        (lr_score, "learning_rate", lr_text),
         (cap * 0.6, "model_capacity",
          "an over-parameterised model's predictions on unseen data swing "
          "from epoch to epoch."),
-        (0.6, "regularization",
+        (cz.UNLIKELY + cz.TIE_BREAK / 2.5, "regularization",
          "dropout changes the fitted function every epoch; more weight "
          "decay steadies it."),
     ]
-    name = inp.val_loss or inp.val_metric
     s = inp.series[name]
-    return [Finding(
+    return Finding(
         code="val_fluctuation",
         severity=WARNING,
         series=name,
@@ -249,11 +304,13 @@ def val_fluctuation_rule(inp):
         evidence=evidence,
         causes=rank_causes(causes),
         suggestion=(
-            "Lower the learning rate (halve it when validation stops "
-            "improving), use a larger batch if it is small, and pick the "
-            "epoch on the smoothed curve (report.best_epoch)."
+            ("The rate was already cut with no effect: enlarge the "
+             "validation set (or use k-fold) and" if ineffective else
+             "Lower the learning rate (halve it when validation stops "
+             "improving), use a larger batch if it is small, and")
+            + " pick the epoch on the smoothed curve (report.best_epoch)."
         ),
-    )]
+    )
 
 
 def noisy_best_epoch_rule(inp):
