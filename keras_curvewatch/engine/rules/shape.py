@@ -146,3 +146,42 @@ def reversals(values, step, min_share_of_range=0.0):
     big = (np.abs(moves) >= step) & (raw_moves >= min_share_of_range * spread)
     flips = big[1:] & big[:-1] & (moves[1:] * moves[:-1] < 0)
     return int(flips.sum()), float(flips.sum()) / (len(raw) - 2)
+
+
+def jumps(values):
+    """Isolated upward jumps of one or two epochs that come back down.
+
+    For each candidate, `(index, width, log_jump, usual, share)`: the jump
+    above the higher of the points either side, on the log scale; the
+    usual epoch-to-epoch move (median absolute log change); and the jump
+    as a share of the plot's height. The last epoch is a candidate of
+    width 1 judged against the two epochs before it (it cannot come back
+    yet). Positive finite curves only; others give [].
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 4 or not finite_positive(values):
+        return []
+    logs = np.log(values)
+    usual = float(np.median(np.abs(np.diff(logs))))
+    spread = float(np.ptp(values))
+    out = []
+    n = len(values)
+    for i in range(1, n):
+        for width in (1, 2):
+            end = i + width
+            if end > n or (end == n and width == 2):
+                continue
+            peak = float(np.min(logs[i:end]))
+            if end < n:
+                ref = max(logs[i - 1], logs[end])
+                if logs[end] - logs[i - 1] > 0.5 * (peak - logs[i - 1]):
+                    continue  # no return to the level before
+            else:
+                ref = float(np.max(logs[max(0, i - 2):i]))
+            jump = peak - ref
+            if jump <= 0:
+                continue
+            share = (math.exp(peak) - math.exp(ref)) / spread if spread else 0.0
+            out.append((i, width, jump, usual, share))
+            break
+    return out
