@@ -49,6 +49,11 @@ TRAIN_OSCILLATION_LONG_RUN = 20
 SPIKE_MIN_LOG_JUMP = math.log(1.5)
 SPIKE_USUAL_MULTIPLE = 3.5
 SPIKE_MIN_SHARE_OF_RANGE = 0.15
+# "Instead of a mostly monotone decline" (LABELLING.md): over the second
+# half of the run the upward moves add up to at least 2/3 of the downward
+# ones. A loss still falling by orders of magnitude, with zig-zags at its
+# floor, has far fewer ups than downs.
+TRAIN_OSCILLATION_MIN_UP_SHARE = 2.0 / 3.0
 # 20 % noise per epoch: the curve is mostly noise.
 TRAIN_OSCILLATION_CRITICAL_NOISE = 0.20
 
@@ -241,6 +246,19 @@ def _oscillation(inp, name, s):
     return max(candidates), stats.flip_rate(logs - stats.robust_smooth(logs))
 
 
+def _up_share(values):
+    """Over the second half of the run, the sum of the upward moves over
+    the sum of the downward ones (log scale for positive curves): 0 for a
+    monotone decline, about 1 for a zig-zag around a level."""
+    values = stats.finite(values)
+    half = shape.to_scale(values[len(values) // 2:])
+    moves = np.diff(half)
+    down = -float(moves[moves < 0].sum())
+    if len(moves) < 2 or down <= 0:
+        return float("inf") if len(moves) >= 2 else 0.0
+    return float(moves[moves > 0].sum()) / down
+
+
 def train_oscillation_rule(inp):
     """`train_oscillation`: the training loss zig-zags around its trend."""
     name = inp.loss
@@ -253,6 +271,9 @@ def train_oscillation_rule(inp):
     if noise < TRAIN_OSCILLATION_MIN_NOISE:
         return []
     if flips < TRAIN_OSCILLATION_MIN_FLIP_RATE:
+        return []
+    up_share = _up_share(inp.values(name))
+    if up_share < TRAIN_OSCILLATION_MIN_UP_SHARE:
         return []
     severity = (CRITICAL if noise >= TRAIN_OSCILLATION_CRITICAL_NOISE
                 else WARNING)
