@@ -29,6 +29,11 @@ DIVERGING_MIN_RELATIVE_RISE = 0.10
 DIVERGING_NOISE_SIGMAS = 3.0
 # A loss that ends 10x above its minimum has exploded.
 EXPLODED_RATIO = 10.0
+# Unbounded below: a negative loss 10x larger in size than when it first
+# went negative, still falling at half the middle third's pace or more
+# (a bounded negative loss, like cosine similarity, levels off).
+UNBOUNDED_GROWTH = 10.0
+UNBOUNDED_MIN_SLOPE_RATIO = 0.5
 
 # Epoch-mean training losses average hundreds of batches, so a healthy
 # curve moves smoothly: residual noise of 5 % of the level per epoch is
@@ -115,17 +120,14 @@ def nan_loss_rule(inp):
         if lr_high:
             causes.append((3.5, "learning_rate",
                            f"{base.lr_sentence(inp)} is high."))
+        recovered = bool(np.isfinite(values[first_bad:]).any())
+        evidence["recovered"] = float(recovered)
         return [Finding(
             code="nan_loss",
-            severity=CRITICAL,
+            severity=WARNING if recovered else CRITICAL,
             series=name,
             epoch=inp.epoch_label(first_bad),
-            message=(
-                f"{name} became NaN/inf at epoch "
-                f"{inp.epoch_label(first_bad)} "
-                f"({int(bad.sum())} of {len(values)} epochs are not "
-                "finite); nothing after that point was learned."
-            ),
+            message=_nan_message(inp, name, values, first_bad),
             evidence=evidence,
             causes=rank_causes(causes),
             suggestion=(
@@ -139,6 +141,72 @@ def nan_loss_rule(inp):
     return []
 
 
+def _nan_message(inp, name, values, first_bad):
+    """What the NaN epochs mean: fatal when the loss never came back, a
+    glitch with recovery otherwise."""
+    bad = ~np.isfinite(values)
+    head = (f"{name} became NaN/inf at epoch {inp.epoch_label(first_bad)} "
+            f"({int(bad.sum())} of {len(values)} epochs are not finite)")
+    later = np.flatnonzero(~bad[first_bad:])
+    if not len(later):
+        return head + "; nothing after that point was learned."
+    back = first_bad + int(later[0])
+    return (head + f", then recovered at epoch {inp.epoch_label(back)} "
+            f"({fmt(values[back])}): some batches overflowed, but training "
+            "went on; the NaN epochs are lost, the run is not.")
+
+
+def _unbounded_below(values):
+    """`(first_negative, end)` when the loss went below zero, grew tenfold
+    in size since, and its fall is not levelling off; else None."""
+    negative = np.flatnonzero(values < 0)
+    if not len(negative) or values[-1] >= 0:
+        return None
+    first = float(values[negative[0]])
+    if abs(values[-1]) < UNBOUNDED_GROWTH * abs(first):
+        return None
+    third = len(values) // 3
+    if third < 2:
+        return None
+    middle = shape.robust_slope(values[third:2 * third])
+    last = shape.robust_slope(values[-third:])
+    if not (middle < 0 and last <= UNBOUNDED_MIN_SLOPE_RATIO * middle):
+        return None
+    return first, float(values[-1])
+
+
+def _unbounded_finding(inp, name, first, end):
+    return Finding(
+        code="diverging",
+        severity=CRITICAL,
+        series=name,
+        epoch=inp.epoch_label(int(np.flatnonzero(inp.values(name) < 0)[0])),
+        message=(
+            f"{name} is unbounded below: it went negative and runs away "
+            f"without levelling off ({fmt(first)} -> {fmt(end)}). A loss "
+            "that can fall forever is not converging: the loss, the labels "
+            "or the output activation are wrong."),
+        evidence={"first_negative_value": first, "end_value": end,
+                  "growth": end / first},
+        causes=rank_causes([
+            (cz.STRONG + cz.NUDGE, "data_quality",
+             "labels outside the range the loss expects (e.g. "
+             "binary_crossentropy or a log-likelihood on targets outside "
+             "[0, 1], or negative targets for a log loss)."),
+            (cz.STRONG, "output_activation",
+             "an output that is not squashed into the loss's domain (no "
+             "sigmoid/softmax before a probabilistic loss, or a custom "
+             "loss that rewards ever larger outputs)."),
+        ]),
+        suggestion=(
+            "Check the loss against the labels and the output activation: "
+            "cross-entropy needs targets in [0, 1] and a sigmoid/softmax "
+            "output (or from_logits=True); a custom loss must have a lower "
+            "bound. Training longer or changing the learning rate will not "
+            "fix this."),
+    )
+
+
 def diverging_rule(inp):
     """`diverging`: the training loss trends upwards beyond its noise."""
     name = inp.loss
@@ -148,6 +216,9 @@ def diverging_rule(inp):
     values = inp.values(name)
     if s.n_finite < stats.MIN_POINTS_TREND or not np.isfinite(values).all():
         return []
+    runaway = _unbounded_below(values)
+    if runaway is not None:
+        return [_unbounded_finding(inp, name, *runaway)]
     smooth = np.asarray(s.smoothed)
     low = int(np.argmin(smooth))
     end = float(smooth[-1])
