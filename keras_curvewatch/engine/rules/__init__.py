@@ -3,6 +3,9 @@
 Each rule has the signature `rule(inp: RuleInput) -> list[Finding]`.
 """
 
+import dataclasses
+
+from keras_curvewatch.engine.rules import base
 from keras_curvewatch.engine.rules.base import RuleInput
 from keras_curvewatch.engine.rules.batch import unshuffled_data_rule
 from keras_curvewatch.engine.rules.context import context_findings
@@ -96,7 +99,30 @@ def run_rules(inp, rules=RULES):
     findings = []
     for rule in rules:
         findings.extend(rule(inp))
-    return merge_findings(findings)
+    return [_learning_rate_read(inp, f) for f in merge_findings(findings)]
+
+
+def _learning_rate_read(inp, finding):
+    """Where the log has a learning-rate column, a finding that names the
+    rate as a cause shows the rate's whole range, and a cut that did not
+    help the finding's curve rules the rate out (last, with why)."""
+    names = [c for c, _ in finding.causes]
+    evidence = base.lr_evidence(inp)
+    if "learning_rate" not in names or not evidence:
+        return finding
+    evidence.update(finding.evidence)
+    causes = finding.causes
+    series = finding.series if finding.series in inp.curves else inp.loss
+    ineffective = base.lr_cut_without_effect(inp, series) if series else None
+    if ineffective is not None:
+        epoch, old, new, effect = ineffective
+        evidence["lr_cut_effect"] = effect
+        sentence = (f"not the rate: it was cut from {base.fmt(old)} to "
+                    f"{base.fmt(new)} at epoch {epoch} and {series} did not "
+                    f"improve ({base.lr_range_sentence(inp)}).")
+        causes = tuple(c for c in causes if c[0] != "learning_rate") + (
+            ("learning_rate", sentence),)
+    return dataclasses.replace(finding, evidence=evidence, causes=causes)
 
 
 __all__ = ["RULES", "RuleInput", "context_findings", "merge_findings",

@@ -282,3 +282,25 @@ def lr_cut_without_effect(inp, name):
         if np.isfinite(effect) and effect < LR_CUT_MIN_EFFECT:
             return inp.epoch_label(index), old, new, effect
     return None
+
+
+def lr_evidence(inp):
+    """The logged rate's whole range as evidence entries ({} if none)."""
+    span = lr_range(inp)
+    if span is None:
+        return {}
+    first, low, high = span
+    return {"learning_rate_first": first, "learning_rate_min": low,
+            "learning_rate_max": high}
+
+
+def lower_lr_advice(inp, name, advice, otherwise):
+    """`advice` (which lowers the rate) unless a logged cut already failed
+    to help curve `name`; then `otherwise`, prefixed with why."""
+    ineffective = lr_cut_without_effect(inp, name)
+    if ineffective is None:
+        return advice
+    epoch, old, new, _ = ineffective
+    return (f"The learning rate was already cut from {fmt(old)} to "
+            f"{fmt(new)} at epoch {epoch} with no effect on {name}, so a "
+            f"lower rate will not help: {otherwise}")

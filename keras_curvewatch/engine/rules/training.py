@@ -281,11 +281,13 @@ def diverging_rule(inp):
         ),
         evidence=evidence,
         causes=rank_causes(causes),
-        suggestion=(
+        suggestion=base.lower_lr_advice(
+            inp, name,
             "Lower the learning rate (halve it, or 10x if it exploded), add "
             "gradient clipping (clipnorm=1.0), and keep the weights from "
-            f"epoch {inp.epoch_label(low)}."
-        ),
+            f"epoch {inp.epoch_label(low)}.",
+            "check the data for label noise or drift and keep the weights "
+            f"from epoch {inp.epoch_label(low)}."),
     )]
 
 
@@ -385,11 +387,13 @@ def train_oscillation_rule(inp):
         ),
         evidence=evidence,
         causes=rank_causes(causes),
-        suggestion=(
+        suggestion=base.lower_lr_advice(
+            inp, name,
             "Halve the learning rate (or use ReduceLROnPlateau / "
             "CurveWatch(lr_control=True)), and use a batch of 16-32 if it "
-            "is smaller."
-        ),
+            "is smaller.",
+            "use a batch of 16-32 if it is smaller, and look for noisy "
+            "labels or outliers in the data."),
     )]
 
 
@@ -456,9 +460,11 @@ def loss_spike_rule(inp):
                       "max_jump_in_usual_changes": worst[2],
                       "first_spike_value": float(values[first])},
             causes=rank_causes(causes),
-            suggestion=(
+            suggestion=base.lower_lr_advice(
+                inp, name,
                 "Lower the learning rate or add gradient clipping "
-                "(clipnorm=1.0); look for outliers in the data."
-            ),
+                "(clipnorm=1.0); look for outliers in the data.",
+                "add gradient clipping (clipnorm=1.0) and look for "
+                "outliers in the data."),
         ))
     return out

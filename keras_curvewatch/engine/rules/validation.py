@@ -250,6 +250,10 @@ def _reverses_beyond_training(inp, evidence):
         if np.isfinite(train_change):
             step = max(step, VAL_REVERSAL_TRAIN_CHANGES * train_change)
     count, rate = shape.reversals(val, step, VAL_REVERSAL_MIN_SHARE_OF_RANGE)
+    train_rel = evidence.get("train_loss_relative_noise")
+    val_rel = evidence.get("val_loss_relative_noise")
+    if train_rel and val_rel is not None:
+        evidence["val_to_train_noise_ratio"] = val_rel / train_rel
     evidence["val_loss_reversals"] = count
     evidence["val_loss_reversal_rate"] = rate
     return count >= VAL_MIN_REVERSALS and rate >= VAL_MIN_REVERSAL_RATE
