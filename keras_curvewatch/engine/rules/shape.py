@@ -87,7 +87,8 @@ def chance_classes(accuracy):
     Returns:
         int K >= 2, or None.
     """
-    if accuracy is None or not np.isfinite(accuracy) or accuracy <= 0:
+    if accuracy is None or not np.isfinite(accuracy) or not (
+            0.5 / CHANCE_MAX_CLASSES < accuracy <= 1.0):
         return None
     k = int(round(1.0 / accuracy))
     if not 2 <= k <= CHANCE_MAX_CLASSES:
