@@ -89,14 +89,15 @@ def nan_loss_rule(inp):
         causes = []
         lr_high = base.lr_is_high(inp)
         if len(before) == 0:
-            causes.append((2.5, "data_quality",
+            causes.append((cz.LIKELY + cz.NUDGE, "data_quality",
                            f"{name} is not finite from the first epoch: "
                            "NaN/inf in the inputs or targets, or a loss that "
                            "is undefined for the labels, is most likely."))
-            causes.append((1.0, "initialization",
+            causes.append((cz.POSSIBLE, "initialization",
                            "an unstable initialisation can overflow in the "
                            "first steps."))
-            causes.append((1.5 + (1.5 if lr_high else 0), "learning_rate",
+            causes.append((cz.STRONG if lr_high else cz.POSSIBLE + cz.NUDGE,
+                           "learning_rate",
                            "a rate large enough to overflow in the first "
                            "epoch also gives this."))
         else:
@@ -106,19 +107,20 @@ def nan_loss_rule(inp):
             rising = best > 0 and last >= NAN_PRECEDED_BY_RISE * best
             if rising:
                 evidence["rise_before_nan"] = last / best
-            causes.append((3.0 if rising or lr_high else 2.0, "learning_rate",
+            causes.append((cz.STRONG if rising or lr_high else cz.LIKELY,
+                           "learning_rate",
                            f"{name} rose from {fmt(best)} to {fmt(last)} "
                            "before it broke: steps too large blow the "
                            "weights up." if rising else
                            "steps too large make the weights overflow."))
-            causes.append((1.5, "data_quality",
+            causes.append((cz.POSSIBLE + cz.NUDGE, "data_quality",
                            "a batch with NaN/inf or extreme values can "
                            "poison the weights mid-run."))
-            causes.append((0.5, "initialization",
+            causes.append((cz.UNLIKELY, "initialization",
                            "an unstable initialisation or normalisation can "
                            "overflow later."))
         if lr_high:
-            causes.append((3.5, "learning_rate",
+            causes.append((cz.STRONG + cz.NUDGE, "learning_rate",
                            f"{base.lr_sentence(inp)} is high."))
         recovered = bool(np.isfinite(values[first_bad:]).any())
         evidence["recovered"] = float(recovered)
@@ -254,17 +256,18 @@ def diverging_rule(inp):
     lr_high = base.lr_is_high(inp)
     increases = [c for c in base.lr_changes(inp) if c[2] > c[1]]
     causes = [
-        (3.5 if lr_high else 3.0, "learning_rate",
+        (cz.STRONG + cz.NUDGE if lr_high else cz.STRONG, "learning_rate",
          (f"{base.lr_sentence(inp)} is high; " if lr_high else "")
          + f"the loss fell to {fmt(smooth[low])} then climbed to {fmt(end)}"
          f" (Kendall tau={fmt(s.trend_tau, 2)}, p={fmt(s.trend_p, 2)}): "
          "steps overshoot the minimum."),
-        (1.0, "initialization", "an unstable start can also drift upwards."),
-        (0.7, "data_quality",
+        (cz.POSSIBLE, "initialization",
+         "an unstable start can also drift upwards."),
+        (cz.UNLIKELY + cz.TIE_BREAK * 0.8, "data_quality",
          "mislabelled or shifting data can push the loss up."),
     ]
     if increases:
-        causes.append((4.0, "learning_rate",
+        causes.append((cz.SHOWN, "learning_rate",
                        f"the logged learning rate rose from "
                        f"{fmt(increases[0][1])} to {fmt(increases[0][2])} at "
                        f"epoch {inp.epoch_label(increases[0][0])}."))
@@ -362,8 +365,9 @@ def train_oscillation_rule(inp):
          if batch is not None else
          "small batches make each step's gradient noisy (batch size "
          "unknown: pass batch_size=)."),
-        (3.5 if lr_high else (2.5 if batch and batch >= base.LARGE_BATCH_MIN
-                              else 1.8), "learning_rate",
+        (cz.STRONG + cz.NUDGE if lr_high else (
+            cz.LIKELY + cz.NUDGE if batch and batch >= base.LARGE_BATCH_MIN
+            else cz.LIKELY - cz.TIE_BREAK), "learning_rate",
          (f"{base.lr_sentence(inp)} is high: " if lr_high else "")
          + f"the loss changes direction at {pct(flips)} of "
          "epochs, as when steps overshoot the minimum"
@@ -372,7 +376,8 @@ def train_oscillation_rule(inp):
         (base.capacity_score(inp) * 0.5, "model_capacity",
          "many parameters per sample let each batch pull the fit its own "
          "way."),
-        (0.5, "data_quality", "outliers or label noise in some batches."),
+        (cz.UNLIKELY, "data_quality",
+         "outliers or label noise in some batches."),
     ]
     return [Finding(
         code="train_oscillation",

@@ -357,9 +357,9 @@ def noisy_best_epoch_rule(inp):
                   "recommended_smoothed_value": s.smoothed_best,
                   "dip_in_noise_sigmas": dip / noise, "noise": noise},
         causes=rank_causes([
-            (2.0, "validation_size",
+            (cz.LIKELY, "validation_size",
              "a small or noisy validation set produces lucky dips."),
-            (1.0, "learning_rate",
+            (cz.POSSIBLE, "learning_rate",
              "large steps make the validation curve jumpy."),
         ]),
         suggestion=(
