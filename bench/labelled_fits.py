@@ -23,6 +23,15 @@ finding.
     python bench/labelled_fits.py --show NAME       # print a run's curves
     python bench/labelled_fits.py --strict-seeded   # see STRICT_SEEDED_ORDER
     python bench/labelled_fits.py --out bench/labelled_fits.txt
+    python bench/labelled_fits.py --show-held-back  # held-back mismatches
+
+Held-back score: the runs are split once, by a fixed rule, into a "tune"
+set (seed 0 of the tabular-MLP scenarios whose SHA-256 of the name starts
+with an even byte) and a "held-back" set (every other run: seeds 1-2,
+every CNN and LSTM architecture, and the other half of the scenarios). Only
+the tune set's mismatches are printed by default, so that rules are
+changed looking at it alone; the held-back F1 is what the engine scores on
+runs, scenarios and architectures not looked at while tuning.
 
 A seeded fit (keras.utils.set_random_seed, then fit(shuffle=True)) repeats
 one batch order every epoch, which `unshuffled_data` reports at info level;
@@ -512,8 +521,14 @@ def _(seed):
     return Run(model, x, y, 32, 15, validation_split=0.2)
 
 
+# Relabelled to LABELLING.md (issue 11): a validation loss that climbs
+# while validation accuracy creeps up, below the training accuracy, is
+# overfitting; metric_loss_mismatch there means a 10x loss with an
+# accuracy as good or better, a frozen metric, or accuracy at a class
+# share. It is allowed here, no longer expected.
 @scenario("metric_loss_mismatch_noisy_val_labels",
-          expect={"metric_loss_mismatch", "overfitting"}, allow=SEEDED_ORDER)
+          expect={"overfitting"},
+          allow={"metric_loss_mismatch", *SEEDED_ORDER})
 def _(seed):
     # Clean training labels, 12 % flipped validation labels: the model
     # grows ever more confident, so val_loss climbs on the flipped samples
@@ -793,7 +808,18 @@ def _num(v):
     return str(v)
 
 
-def evaluate(records, out=print):
+def split_of(record):
+    """'tune' or 'held-back' (see the module docstring)."""
+    import hashlib
+
+    name = record["name"]
+    mlp_only = "cnn" not in name and "lstm" not in name
+    even = hashlib.sha256(name.encode("utf-8")).digest()[0] % 2 == 0
+    return "tune" if record["seed"] == 0 and mlp_only and even else (
+        "held-back")
+
+
+def evaluate(records, out=print, show_mismatches=True):
     tp, fp, fn = (collections.Counter() for _ in range(3))
     healthy_runs = healthy_alarms = 0
     healthy_codes = collections.Counter()
@@ -864,9 +890,12 @@ def evaluate(records, out=print):
     out("findings on healthy runs (any severity): "
         + (", ".join(f"{k} x{v}" for k, v in sorted(healthy_codes.items()))
            or "none"))
-    out(f"\nMismatches ({len(mismatches)}):")
-    for m in mismatches:
-        out(m)
+    if show_mismatches:
+        out(f"\nMismatches ({len(mismatches)}):")
+        for m in mismatches:
+            out(m)
+    else:
+        out(f"\nMismatches: {len(mismatches)} (not shown: held back)")
     return micro, healthy_alarms
 
 
@@ -933,6 +962,8 @@ def main(argv=None):
     parser.add_argument("--strict-seeded", action="store_true",
                         help="count unshuffled_data on seeded healthy runs "
                         "as a false positive")
+    parser.add_argument("--show-held-back", action="store_true",
+                        help="also print the held-back runs' mismatches")
     parser.add_argument("--out", default=None,
                         help="also write the printed table to this file")
     args = parser.parse_args(argv)
@@ -968,7 +999,24 @@ def main(argv=None):
         print(line)
         lines.append(line)
 
-    evaluate(records, out)
+    tune = [r for r in records if split_of(r) == "tune"]
+    held = [r for r in records if split_of(r) == "held-back"]
+    tuned_names = {r["name"] for r in tune}
+    unseen = [r for r in held if r["name"] not in tuned_names]
+    scores = {}
+    for title, subset, show in (
+            ("TUNE set", tune, True),
+            ("HELD-BACK set", held, args.show_held_back),
+            ("HELD-BACK, scenarios with no run in the tune set", unseen,
+             False)):
+        out(f"\n=== {title}: {len(subset)} runs of "
+            f"{len({r['name'] for r in subset})} scenarios ===")
+        if subset:
+            scores[title] = evaluate(subset, out, show)[0]
+    out("\n=== ALL runs ===")
+    scores["ALL"] = evaluate(records, out, False)[0]
+    out("\nSummary (micro-F1): " + "; ".join(
+        f"{k.split(',')[0].lower()} {v:.3f}" for k, v in scores.items()))
     total = sum(r["fit_seconds"] for r in records)
     out(f"\ntotal fit time of these runs: {total:.0f}s "
         f"(fitted now: {fit_time:.0f}s)")
