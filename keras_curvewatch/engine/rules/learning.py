@@ -53,7 +53,7 @@ def _accuracy_pair(inp, name):
 
 
 def _chance(inp, name):
-    """`(k, share, accuracy_name)` when loss `name` and its accuracy sit at
+    """`(k, share, accuracy_name, by_loss)` when loss `name` and its accuracy sit at
     the chance level of K classes over most of the run, else None.
 
     Either the loss sits at ln K on most epochs and the accuracy of those
@@ -67,16 +67,18 @@ def _chance(inp, name):
     acc, loss = inp.values(metric), inp.values(name)
     if np.isfinite(acc).sum() < NOT_LEARNING_MIN_EPOCHS:
         return None
-    fin_loss = stats.finite(loss)
-    k = shape.at_ln_k(float(np.median(fin_loss))) if len(fin_loss) else None
-    if k is not None:
+    # K comes from the accuracy (1/K); the loss must then sit at ln K.
+    fin_acc = stats.finite(acc)
+    k = int(round(1.0 / float(np.median(fin_acc)))) if float(
+        np.median(fin_acc)) > 0.5 / shape.CHANCE_MAX_CLASSES else 0
+    if 2 <= k <= shape.CHANCE_MAX_CLASSES:
         at_loss = np.isfinite(loss) & (np.abs(loss - math.log(k)) <= (
             shape.CHANCE_LOSS_TOLERANCE * math.log(k)))
         there = acc[at_loss & np.isfinite(acc)]
         if at_loss.mean() >= CHANCE_MIN_SHARE and len(there) and abs(
                 float(np.median(there)) - 1.0 / k) <= min(
                     LOOSE_ACCURACY, LOOSE_ACCURACY_PER_CLASS / k):
-            return k, float(at_loss.mean()), metric
+            return k, float(at_loss.mean()), metric, True
     shares = []
     for other in (inp.metric, inp.val_metric):
         if other is None or other not in inp.series:
@@ -91,7 +93,7 @@ def _chance(inp, name):
         shares.append((k_other, float(np.mean(
             np.isfinite(values) & (np.abs(values - 1.0 / k_other) <= tol)))))
     if min(share for _, share in shares) >= CHANCE_MIN_SHARE:
-        return shares[0][0], min(share for _, share in shares), metric
+        return shares[0][0], min(share for _, share in shares), metric, False
     return None
 
 
@@ -141,10 +143,14 @@ def not_learning_rule(inp):
     for name in names:
         chance = _chance(inp, name)
         if chance is not None:
-            k, share, metric = chance
+            k, share, metric, by_loss = chance
             what = (f"{name} and {metric} sit at the chance level of {k} "
                     f"classes (ln {k} = {fmt(math.log(k))}, accuracy 1/{k} "
-                    f"= {fmt(1 / k)}) on {pct(share)} of the epochs")
+                    f"= {fmt(1 / k)}) on {pct(share)} of the epochs"
+                    if by_loss else
+                    f"{inp.metric} and {inp.val_metric} stay at 1/{k} = "
+                    f"{fmt(1 / k)}, the chance level of {k} classes, on "
+                    f"{pct(share)} of the epochs")
             evidence = {"chance_level_classes": k, "share_at_chance": share}
             return [_finding(inp, name, what, evidence, k)]
     # Flat is judged on the training loss: a validation loss that stays

@@ -161,6 +161,8 @@ def _stalled_gap(inp):
     if accuracies is not None and accuracies[1] >= (
             accuracies[0] - STALL_METRIC_TIE):
         return None
+    ratio_start = float(val[stall] / train[stall])
+    ratio_end = float(np.mean(val[-k:]) / np.mean(train[-k:]))
     gap_start = float(val[stall] - train[stall])
     gap_end = float(np.mean(val[-k:]) - np.mean(train[-k:]))
     return {
@@ -168,13 +170,16 @@ def _stalled_gap(inp):
         "what": (f"{inp.val_loss} stopped improving at about "
                  f"{fmt(np.exp(log_val[stall]))} while {inp.loss} fell "
                  f"{pct(1 - np.exp(-train_drop))} further over {after} "
-                 f"epochs, so the gap widened from {fmt(gap_start)} to "
-                 f"{fmt(gap_end)}"),
+                 f"epochs, so the gap widened: {inp.val_loss} went from "
+                 f"{fmt(ratio_start, 2)}x to {fmt(ratio_end, 2)}x "
+                 f"{inp.loss}"),
         "evidence": {"train_relative_drop_after_onset":
                      float(1 - np.exp(-train_drop)),
                      "val_relative_change_after_onset":
                      float(np.exp(-val_gain) - 1),
-                     "gap_at_onset": gap_start, "gap_at_end": gap_end},
+                     "gap_at_onset": gap_start, "gap_at_end": gap_end,
+                     "loss_ratio_at_onset": ratio_start,
+                     "loss_ratio_at_end": ratio_end},
     }
 
 

@@ -98,17 +98,6 @@ def chance_classes(accuracy):
     return k
 
 
-def at_ln_k(loss, tolerance=CHANCE_LOSS_TOLERANCE):
-    """K when `loss` is within `tolerance` (relative) of ln K, else None."""
-    if loss is None or not np.isfinite(loss) or not (
-            0.5 < loss <= math.log(CHANCE_MAX_CLASSES)):
-        return None
-    k = int(round(math.exp(loss)))
-    if k >= 2 and abs(loss - math.log(k)) <= tolerance * math.log(k):
-        return k
-    return None
-
-
 def tail_mean(values, k):
     """Mean of the last `k` finite values (NaN if none)."""
     fin = stats.finite(values)
