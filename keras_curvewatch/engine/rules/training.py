@@ -54,9 +54,9 @@ TRAIN_OSCILLATION_LONG_RUN = 20
 SPIKE_MIN_LOG_JUMP = math.log(1.5)
 SPIKE_USUAL_MULTIPLE = 3.5
 SPIKE_MIN_SHARE_OF_RANGE = 0.15
-# "Instead of a mostly monotone decline" (LABELLING.md): over the second
-# half of the run the upward moves add up to at least 2/3 of the downward
-# ones. A loss still falling by orders of magnitude, with zig-zags at its
+# "Instead of a mostly monotone decline" (LABELLING.md): over one half of
+# the run (the first, or the second) the upward moves add up to at least
+# 2/3 of the downward ones. A loss still falling by orders of magnitude, with zig-zags at its
 # floor, has far fewer ups than downs.
 TRAIN_OSCILLATION_MIN_UP_SHARE = 2.0 / 3.0
 # 20 % noise per epoch: the curve is mostly noise.
@@ -323,16 +323,21 @@ def _oscillation(inp, name, s):
 
 
 def _up_share(values):
-    """Over the second half of the run, the sum of the upward moves over
-    the sum of the downward ones (log scale for positive curves): 0 for a
-    monotone decline, about 1 for a zig-zag around a level."""
+    """In the more zig-zagging half of the run, the sum of the upward moves
+    over the sum of the downward ones (log scale for positive curves): 0
+    for a monotone decline, about 1 for a zig-zag around a level."""
     values = stats.finite(values)
-    half = shape.to_scale(values[len(values) // 2:])
-    moves = np.diff(half)
-    down = -float(moves[moves < 0].sum())
-    if len(moves) < 2 or down <= 0:
-        return float("inf") if len(moves) >= 2 else 0.0
-    return float(moves[moves > 0].sum()) / down
+    scaled = shape.to_scale(values)
+    half = len(scaled) // 2
+    shares = []
+    for part in (scaled[:half + 1], scaled[half:]):
+        moves = np.diff(part)
+        down = -float(moves[moves < 0].sum())
+        if len(moves) < 2:
+            continue
+        shares.append(float(moves[moves > 0].sum()) / down if down > 0
+                      else float("inf"))
+    return max(shares) if shares else 0.0
 
 
 def train_oscillation_rule(inp):
