@@ -74,10 +74,10 @@ def _bench():
     return module
 
 
-# bench/real_logs.py measured micro-F1 0.897 on the 63 labelled logs (tune
-# half 0.923, held-out half 0.874); the floor leaves room for the small
+# bench/real_logs.py measured micro-F1 0.904 on the 63 labelled logs (tune
+# half 0.937, held-out half 0.874); the floor leaves room for the small
 # differences between platforms' floating point, not for regressions.
-REAL_LOGS_MIN_MICRO_F1 = 0.87
+REAL_LOGS_MIN_MICRO_F1 = 0.88
 
 
 @pytest.mark.skipif(not (REAL_LOGS / "LABELS.tsv").exists(),

@@ -50,11 +50,11 @@ VAL_TRAIN_NOISE_RATIO = 2.0
 VAL_REVERSAL_MIN_STEP = math.log(1.10)
 VAL_REVERSAL_TRAIN_CHANGES = 2.0
 VAL_REVERSAL_MIN_SHARE_OF_RANGE = 0.03
-# "Repeated": 3 reversals at least, and one per 12 epochs or more (white
+# "Repeated": 3 reversals at least, and one per 15 epochs or more (white
 # noise reverses at 2/3 of epochs; a noisy long run with rare bumps at a
-# hundredth of that).
+# hundredth of that; set on the tune half of bench/real_logs.py).
 VAL_MIN_REVERSALS = 3
-VAL_MIN_REVERSAL_RATE = 0.08
+VAL_MIN_REVERSAL_RATE = 1.0 / 15.0
 # Per-sample cross-entropy has a coefficient of variation near 1 (an
 # exponential-like spread), so the mean loss over n samples has a relative
 # standard error of about 1/sqrt(n).
