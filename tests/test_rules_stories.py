@@ -132,9 +132,13 @@ def test_one_nan_epoch_then_recovery_is_not_the_end_of_learning():
     assert "recovered at epoch 9" in finding.message
 
 
-def test_nan_in_every_epoch_is_nan_loss_and_not_learning():
-    report = kcw.analyze({"loss": [float("nan")] * 10})
+def test_nan_in_every_epoch_with_a_frozen_metric_is_not_learning():
+    nan = [float("nan")] * 10
+    report = kcw.analyze({"loss": nan, "mae": [2.6e34] + [0.9535] * 9})
     assert report.has("nan_loss") and report.has("not_learning")
+    # Without a finite metric nothing shows more than the NaN itself.
+    report = kcw.analyze({"loss": nan, "mae": nan})
+    assert report.has("nan_loss") and not report.has("not_learning")
 
 
 def test_learning_rate_cut_without_effect_rules_the_rate_out():

@@ -120,6 +120,16 @@ def _flat(inp, name):
     return improvement
 
 
+def _frozen_metric(inp):
+    """A finite curve that is frozen after its first epoch, or None."""
+    for name in sorted(inp.series):
+        values = inp.values(name)[1:]
+        if np.isfinite(values).sum() >= NOT_LEARNING_MIN_EPOCHS and (
+                shape.is_frozen(values)):
+            return name
+    return None
+
+
 def _chaotic_then_flat(values):
     """True when the loss jumped by `CHAOTIC_STEP` or more before it
     settled: a collapse rather than a slow start."""
@@ -139,7 +149,14 @@ def not_learning_rule(inp):
         return []
     values = inp.values(names[0])
     if len(values) and not np.isfinite(values).any():
-        return [_finding(inp, names[0], "never finite", {}, None)]
+        frozen = _frozen_metric(inp)
+        if frozen is None:
+            return []  # nan_loss says it all; no metric tells more.
+        what = (f"{names[0]} is not finite in any of its {len(values)} "
+                f"epochs and {frozen} is frozen: the model never produced a "
+                "usable loss and its output never changed, so nothing was "
+                "learned")
+        return [_finding(inp, names[0], what, {}, None)]
     for name in names:
         chance = _chance(inp, name)
         if chance is not None:
@@ -170,10 +187,6 @@ def _finding(inp, name, what, evidence, k):
     values = inp.values(name)
     chaotic = k is not None and _chaotic_then_flat(values)
     lr_high, lr_low = base.lr_is_high(inp), base.lr_is_low(inp)
-    if what == "never finite":
-        what = (f"{name} is not finite in any of its {len(values)} epochs: "
-                "the model never produced a usable loss, so nothing was "
-                "learned")
     causes = [
         (cz.STRONG + cz.NUDGE if lr_high or lr_low or chaotic
          else cz.LIKELY, "learning_rate",

@@ -54,6 +54,11 @@ TRAIN_OSCILLATION_LONG_RUN = 20
 SPIKE_MIN_LOG_JUMP = math.log(1.5)
 SPIKE_USUAL_MULTIPLE = 3.5
 SPIKE_MIN_SHARE_OF_RANGE = 0.15
+# A jump at the last epoch cannot be seen to come back: it must be 1.75x
+# the epochs before it (half again the 1.5x of a spike that came back) to
+# be told from the start of a climb (tune sets of bench/real_logs.py and
+# bench/labelled_fits.py: 1.81x on a collapse, 1.53x on a climb).
+SPIKE_LAST_MIN_LOG_JUMP = math.log(1.75)
 # "Instead of a mostly monotone decline" (LABELLING.md): over one half of
 # the run (the first, or the second) the upward moves add up to at least
 # 2/3 of the downward ones. A loss still falling by orders of magnitude, with zig-zags at its
@@ -411,9 +416,12 @@ def _spikes(values):
     """`(indices, worst)` of the jumps that count as spikes (see
     `SPIKE_*`), worst as `(index, ratio, multiple_of_usual)`."""
     hits, worst = [], None
+    last = len(values) - 1
     for index, _, jump, usual, share in shape.jumps(values):
         multiple = jump / usual if usual > 0 else float("inf")
-        if (jump >= SPIKE_MIN_LOG_JUMP and multiple >= SPIKE_USUAL_MULTIPLE
+        least = SPIKE_LAST_MIN_LOG_JUMP if index == last else (
+            SPIKE_MIN_LOG_JUMP)
+        if (jump >= least and multiple >= SPIKE_USUAL_MULTIPLE
                 and share >= SPIKE_MIN_SHARE_OF_RANGE):
             hits.append(index)
             if worst is None or jump > math.log(worst[1]):
