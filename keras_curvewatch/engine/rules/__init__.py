@@ -11,7 +11,7 @@ from keras_curvewatch.engine.rules.batch import unshuffled_data_rule
 from keras_curvewatch.engine.rules.context import context_findings
 from keras_curvewatch.engine.rules.context import context_rule
 from keras_curvewatch.engine.rules.training import diverging_rule
-from keras_curvewatch.engine.rules.training import loss_spike_rule
+from keras_curvewatch.engine.rules.spikes import loss_spike_rule
 from keras_curvewatch.engine.rules.training import nan_loss_rule
 from keras_curvewatch.engine.rules.training import train_oscillation_rule
 from keras_curvewatch.engine.rules.learning import not_learning_rule

@@ -53,8 +53,9 @@ def _accuracy_pair(inp, name):
 
 
 def _chance(inp, name):
-    """`(k, share, accuracy_name, by_loss)` when loss `name` and its accuracy sit at
-    the chance level of K classes over most of the run, else None.
+    """`(k, share, accuracy_name, by_loss)` when loss `name` and its
+    accuracy sit at the chance level of K classes over most of the run,
+    else None.
 
     Either the loss sits at ln K on most epochs and the accuracy of those
     epochs is about 1/K (`LOOSE_ACCURACY`), or, whatever the loss, both the

@@ -55,8 +55,8 @@ def _ratio_form(inp):
     return {
         "form": "loss_ratio", "series": inp.val_loss,
         "message": (
-            f"{inp.val_loss} ({fmt(val_loss)}) is {fmt(val_loss / train_loss)}x"
-            f" {inp.loss} ({fmt(train_loss)}) while {inp.val_metric} "
+            f"{inp.val_loss} ({fmt(val_loss)}) is "
+            f"{fmt(val_loss / train_loss)}x {inp.loss} ({fmt(train_loss)}) while {inp.val_metric} "
             f"({fmt(val_acc)}) is as good as {inp.metric} ({fmt(train_acc)})"
             ": the model is not overfitting; the validation loss is "
             "computed differently (preprocessing, label encoding, or a "

@@ -90,7 +90,8 @@ def _rising(inp):
     if np.isfinite(v.relative_noise) and v.direction == "min" and low > 0:
         noise = v.relative_noise * low
     noise = noise if np.isfinite(noise) and noise > 0 else 0.0
-    standard_error = noise * np.sqrt(1.0 / len(tail) + 1.0 / OVERFIT_END_POINTS)
+    standard_error = noise * np.sqrt(1.0 / len(tail)
+                                     + 1.0 / OVERFIT_END_POINTS)
     train_drop = (float(ts[onset]) - float(ts[-1])) / (abs(ts[onset]) or 1.0)
     if (rise < OVERFIT_MIN_RELATIVE_RISE * level
             or rise < OVERFIT_RISE_Z * standard_error

@@ -171,7 +171,8 @@ def jumps(values):
             jump = peak - ref
             if jump <= 0:
                 continue
-            share = (math.exp(peak) - math.exp(ref)) / spread if spread else 0.0
+            height = math.exp(peak) - math.exp(ref)
+            share = height / spread if spread else 0.0
             out.append((i, width, jump, usual, share))
             break
     return out
