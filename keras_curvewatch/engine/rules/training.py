@@ -1,6 +1,5 @@
-"""Rules on the training curve: NaN, divergence, no learning, no
-convergence, plateaus, oscillation and spikes."""
-
+"""Rules on the training curve: NaN, divergence (including a loss that is
+unbounded below) and oscillation."""
 
 import numpy as np
 

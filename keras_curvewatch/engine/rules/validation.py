@@ -1,13 +1,12 @@
-"""Rules on the validation curves: overfitting, fluctuation against what
-the validation-set size explains, loss/metric disagreement, and the best
-epoch."""
+"""Rules on the validation curves: fluctuation against what the
+validation-set size explains (or, without it, against the training curve),
+and the best epoch."""
 
 import math
 
 import numpy as np
 
 from keras_curvewatch.engine import stats
-from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
