@@ -39,6 +39,30 @@ def test_collapse_to_ln_k_after_chaotic_epochs_is_not_learning():
     assert not report.has("metric_loss_mismatch")
 
 
+def test_real_fit_collapsed_by_a_huge_rate_is_not_learning():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 8)).astype("float32")
+    y = x[:, :3].argmax(axis=1)
+    model = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(3, activation="softmax")])
+    # Adam at 3.0: the loss jumps to hundreds, the ReLUs die, and the
+    # network predicts one constant distribution from then on.
+    model.compile(keras.optimizers.Adam(3.0),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=20,
+                        validation_split=0.2, verbose=0)
+    report = kcw.analyze(history)
+    finding = report.get("not_learning")
+    assert finding is not None, report.codes
+    assert finding.top_cause == "learning_rate"
+    assert finding.evidence["chance_level_classes"] == 3
+
+
 def test_chance_level_is_claimed_only_when_the_accuracy_agrees():
     # A flat loss at 5.79 (= ln 328) with accuracy frozen at 0.64: not
     # learning, but no "chance level of 328 classes".
