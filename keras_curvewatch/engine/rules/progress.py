@@ -30,11 +30,16 @@ NOT_CONVERGED_MIN_Z = 2.5
 # usual changes: no one would call that flat).
 NOT_CONVERGED_MIN_SHARE_OF_RANGE = 0.02
 NOT_CONVERGED_CLEAR_Z = 5.0
+# A fall invisible on the plot counts only when it is large for the level
+# (twice "several percent") and, for the training loss, the validation
+# loss still falls too: otherwise more epochs would not visibly help.
+NOT_CONVERGED_CLEAR_MIN_GAIN = 2 * NOT_CONVERGED_MIN_GAIN
 # Slow straight line: over the last third the slope is still at least half
-# that of the middle third (no sign of levelling off), the last third falls
-# by 10 % of its level and 10 % of the plot's height.
+# that of the middle third (no sign of levelling off), and the last third
+# falls by 5 % of its level and 10 % of the plot's height.
 STRAIGHT_MIN_SLOPE_RATIO = 0.5
-STRAIGHT_MIN_FALL = 0.10
+STRAIGHT_MIN_FALL_OF_LEVEL = 0.05
+STRAIGHT_MIN_FALL_OF_RANGE = 0.10
 STRAIGHT_MIN_EPOCHS = 9
 # Warning rather than info when another tenth of the run would gain 20 %
 # of the level and the fall is far beyond the noise.
@@ -80,7 +85,8 @@ def _still_falling(values):
         return gain, z, share, True
     if gain < NOT_CONVERGED_MIN_GAIN or z < NOT_CONVERGED_MIN_Z:
         return None
-    if share < NOT_CONVERGED_MIN_SHARE_OF_RANGE and z < NOT_CONVERGED_CLEAR_Z:
+    if share < NOT_CONVERGED_MIN_SHARE_OF_RANGE and (
+            z < NOT_CONVERGED_CLEAR_Z or gain < NOT_CONVERGED_CLEAR_MIN_GAIN):
         return None
     return gain, z, share, False
 
@@ -99,8 +105,8 @@ def _straight(values, spread):
     fall = -s_last * (third - 1)
     _, tau, p_value = stats.trend(last)
     return bool(s_last / s_mid >= STRAIGHT_MIN_SLOPE_RATIO
-                and fall >= STRAIGHT_MIN_FALL * abs(float(last[-1]))
-                and fall >= STRAIGHT_MIN_FALL * spread
+                and fall >= STRAIGHT_MIN_FALL_OF_LEVEL * abs(float(last[-1]))
+                and fall >= STRAIGHT_MIN_FALL_OF_RANGE * spread
                 and np.isfinite(p_value) and p_value < 0.05 and tau < 0)
 
 
@@ -111,9 +117,26 @@ def not_converged_rule(inp):
         if name is None or not np.isfinite(inp.values(name)).all():
             continue
         found = _still_falling(inp.values(name))
-        if found is not None:
-            return [_not_converged(inp, name, *found)]
+        if found is None:
+            continue
+        visible = found[2] >= NOT_CONVERGED_MIN_SHARE_OF_RANGE or found[3]
+        if (not visible and name == inp.loss and inp.val_loss is not None
+                and _tail_gain(inp.values(inp.val_loss))
+                < NOT_CONVERGED_MIN_GAIN):
+            continue
+        return [_not_converged(inp, name, *found)]
     return []
+
+
+def _tail_gain(values):
+    """What the last tenth of the run gains, as a share of the level."""
+    values = stats.finite(values)
+    if len(values) < 3:
+        return 0.0
+    tenth = max(1.0, len(values) / 10.0)
+    window = min(len(values), max(3, int(math.ceil(tenth)) + 1))
+    slope = shape.robust_slope(values[-window:])
+    return -slope * tenth / (abs(float(values[-1])) or 1.0)
 
 
 def _not_converged(inp, name, gain, z, share, straight):
