@@ -128,6 +128,7 @@ def overfitting_rule(inp):
         if not (tau > 0 and p_value < OVERFIT_TREND_P_VALUE):
             return []
     onset_epoch = inp.epoch_label(onset)
+    keep_epoch = onset_epoch if inp.best_epoch is None else inp.best_epoch
     first_val = float(vs[0])
     severity = CRITICAL if end > first_val else WARNING
     cap = base.capacity_score(inp)
@@ -184,7 +185,7 @@ def overfitting_rule(inp):
         },
         causes=rank_causes(causes),
         suggestion=(
-            f"Keep the weights from epoch {onset_epoch} (EarlyStopping("
+            f"Keep the weights from epoch {keep_epoch} (EarlyStopping("
             "monitor='val_loss', patience=5, restore_best_weights=True)); "
             "add Dropout or L2 weight decay, shrink the model, or augment "
             "the data."
@@ -452,13 +453,14 @@ def noisy_best_epoch_rule(inp):
     if name is None:
         return []
     s = inp.series[name]
-    if s.raw_best_epoch is None or s.raw_best_epoch == s.smoothed_best_epoch:
+    keep = s.smoothed_best_epoch if inp.best_epoch is None else inp.best_epoch
+    if s.raw_best_epoch is None or s.raw_best_epoch == keep:
         return []
     if not np.isfinite(s.noise) or s.noise <= 0:
         return []
     epochs = list(inp.curves.epochs)
     raw_i = epochs.index(s.raw_best_epoch)
-    if abs(raw_i - epochs.index(s.smoothed_best_epoch)) < NOISY_DIP_MIN_DISTANCE:
+    if abs(raw_i - epochs.index(keep)) < NOISY_DIP_MIN_DISTANCE:
         return []
     sign = 1.0 if s.direction == "min" else -1.0
     smooth = np.asarray(s.smoothed)
@@ -477,12 +479,12 @@ def noisy_best_epoch_rule(inp):
         message=(
             f"The best raw {name} (epoch {s.raw_best_epoch}, {fmt(s.best)}) "
             f"is a dip inside the noise band ({fmt(dip / noise, 2)} noise "
-            f"sigmas below its trend); epoch {s.smoothed_best_epoch} is the "
+            f"sigmas below its trend); epoch {keep} is the "
             "better choice on the smoothed curve."
         ),
         evidence={"raw_best_epoch": s.raw_best_epoch,
                   "raw_best_value": s.best,
-                  "recommended_epoch": s.smoothed_best_epoch,
+                  "recommended_epoch": keep,
                   "recommended_smoothed_value": s.smoothed_best,
                   "dip_in_noise_sigmas": dip / noise, "noise": noise},
         causes=rank_causes([
@@ -492,7 +494,7 @@ def noisy_best_epoch_rule(inp):
              "large steps make the validation curve jumpy."),
         ]),
         suggestion=(
-            f"Keep epoch {s.smoothed_best_epoch}, or checkpoint on a "
+            f"Keep epoch {keep}, or checkpoint on a "
             "smoothed metric; a single lucky evaluation is unlikely to "
             "generalise."
         ),
