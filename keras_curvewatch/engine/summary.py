@@ -28,7 +28,7 @@ MIN_EPOCHS_TO_JUDGE = 5
 # card follows theirs.
 EXPLAINS = {
     "overparameterized": ("overfitting", "val_fluctuation",
-                          "train_oscillation", "noisy_best_epoch"),
+                          "train_oscillation"),
     "small_validation_set": ("val_fluctuation", "noisy_best_epoch",
                              "loss_spike"),
     "small_batch": ("train_oscillation", "val_fluctuation", "loss_spike",
@@ -142,13 +142,16 @@ def arrange(findings):
         findings: list of `Finding`, most severe first.
 
     Returns:
-        list of `(finding, related_to)`: `related_to` is the code of the
-        main finding for the ones placed with it, else None.
+        list of `(finding, note)`: for the findings placed with the main
+        one, `note` says how they relate ("explains overfitting",
+        "follows from overparameterized"), else None.
     """
     main, related = main_problem(findings)
     if main is None:
         return []
-    out = [(main, None)] + [(f, main.code) for f in related]
+    out = [(main, None)] + [
+        (f, f"explains {main.code}" if explains(f, main)
+         else f"follows from {main.code}") for f in related]
     shown = {id(f) for f, _ in out}
     out.extend((f, None) for f in findings if id(f) not in shown)
     return out
@@ -201,8 +204,8 @@ def headline(findings, context=None, *, n_epochs=None, best_epoch=None,
 
     Example:
 
-    >>> headline([], {}, n_epochs=3)
-    'Only 3 epochs: too few to judge noise, trend or overfitting. Train for at least 5 epochs (10 or more to see a trend).'
+    >>> headline([], {}, n_epochs=3).split(":")[0]
+    'Only 3 epochs'
     """
     context = _as_dict(context)
     short = n_epochs is not None and 0 < n_epochs < MIN_EPOCHS_TO_JUDGE

@@ -1,6 +1,12 @@
 """Plain-text rendering of a `Report`."""
 
 import math
+import textwrap
+
+from keras_curvewatch.engine.summary import arrange
+
+# Width of the wrapped bottom line: a classic terminal.
+TEXT_WIDTH = 78
 
 _MARK = {"critical": "[CRITICAL]", "warning": "[WARNING] ", "info": "[info]    "}
 
@@ -29,14 +35,16 @@ def render_text(report, max_evidence=6):
     lines = []
     title = f"keras_curvewatch report: {report.source or 'training run'}"
     lines.append(title)
-    lines.append("=" * min(len(title), 78))
+    lines.append("=" * min(len(title), TEXT_WIDTH))
+    lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH))
+    lines.append("")
     lines.append(f"Epochs analysed: {report.n_epochs}")
-    if report.monitor is not None:
-        lines.append(
-            f"Recommended epoch: {report.best_epoch} (smoothed "
-            f"{report.monitor}); raw best: {report.raw_best_epoch}. "
-            "Epochs are 0-based, as in History and CSVLogger."
-        )
+    if report.best_epoch is not None:
+        lines.append(f"Recommended epoch: {report.best_epoch} "
+                     f"({_best_epoch_reason(report)}); raw best "
+                     f"{report.best_epoch_curve or report.monitor}: "
+                     f"{report.raw_best_epoch}. Epochs are 0-based, as in "
+                     "History and CSVLogger.")
     context = {k: v for k, v in report.context.items()
                if v not in (None, (), [], {}) and k != "known_from"}
     if context:
@@ -48,7 +56,7 @@ def render_text(report, max_evidence=6):
     if not report.findings:
         lines.append("")
         lines.append("No findings: the curves look healthy.")
-    for finding in report.findings:
+    for finding, related in arrange(report.findings):
         lines.append("")
         where = []
         if finding.series:
@@ -56,7 +64,8 @@ def render_text(report, max_evidence=6):
         if finding.epoch is not None:
             where.append(f"epoch {finding.epoch}")
         suffix = f" ({', '.join(where)})" if where else ""
-        lines.append(f"{_MARK[finding.severity]} {finding.code}{suffix}")
+        lines.append(f"{_MARK[finding.severity]} {finding.code}{suffix}"
+                     + (f" -- {related}" if related else ""))
         lines.append(f"  {finding.message}")
         if finding.evidence:
             items = list(finding.evidence.items())[:max_evidence]
@@ -82,3 +91,10 @@ def render_text(report, max_evidence=6):
         for note in report.notes:
             lines.append(f"  - {note}")
     return "\n".join(lines)
+
+
+def _best_epoch_reason(report):
+    """How the recommended epoch was chosen; older reports lack it."""
+    if report.best_epoch_reason:
+        return report.best_epoch_reason
+    return f"smoothed {report.best_epoch_curve or report.monitor}"
