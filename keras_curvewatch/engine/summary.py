@@ -162,11 +162,10 @@ def _shared_cause(main, findings):
     its rank in each list), or None."""
     scores = {}
     for finding in findings:
-        weight = 2.0 if finding is main else 1.0
-        if finding is not main and finding.rank < SEVERITY_RANK["warning"]:
+        if finding is not main and finding.rank < _WARNING:
             continue
         for position, (cause, _) in enumerate(finding.causes[:3]):
-            scores[cause] = scores.get(cause, 0.0) + weight / (position + 1)
+            scores[cause] = scores.get(cause, 0.0) + 1.0 / (position + 1)
     own = [cause for cause, _ in main.causes]
     if not own:
         return None
