@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import keras_curvewatch as kcw
-from keras_curvewatch.engine.best_epoch import METRIC_GAP_SIGMAS
-from keras_curvewatch.engine.best_epoch import METRIC_MIN_GAP
 from keras_curvewatch.engine.best_epoch import is_raw_peak
+from keras_curvewatch.engine.best_epoch import metric_tolerance
 from keras_curvewatch.engine.best_epoch import paired_metric
+from keras_curvewatch.engine.best_epoch import sample_count
 from keras_curvewatch.engine.series import pick_curves
 
 REAL_LOGS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "real_logs"
@@ -42,7 +42,10 @@ def _peak_neighbours_ok(report):
 
 def _metric_gap(report):
     """How far the paired metric's smoothed curve rises after the
-    recommended epoch, and the gap allowed; (0, 1) without a metric."""
+    recommended epoch (above its raw or smoothed value there, the lower),
+    and the gap allowed (the larger of 2 points, 3 noise
+    sigmas and 2 standard errors of an accuracy); (0, 1) without a
+    metric."""
     names = list(report.series)
     metric = paired_metric(report.best_epoch_curve, *pick_curves(names))
     if metric is None or report.series[metric].n_finite == 0:
@@ -51,13 +54,14 @@ def _metric_gap(report):
     index = stats.epochs.index(report.best_epoch)
     sign = 1.0 if stats.direction == "max" else -1.0
     smooth = sign * np.asarray(stats.smoothed, dtype=float)
+    raw = sign * np.asarray(stats.values, dtype=float)
     later = smooth[index + 1:]
     later = later[np.isfinite(later)]
     if len(later) == 0:
         return 0.0, 1.0
-    noise = stats.noise if np.isfinite(stats.noise) else 0.0
-    allowed = max(METRIC_MIN_GAP, METRIC_GAP_SIGMAS * noise)
-    return float(later.max() - smooth[index]), allowed
+    here = min(smooth[index], raw[index]) if np.isfinite(raw[index]) else (
+        smooth[index])
+    return float(later.max() - here), metric_tolerance(stats)
 
 
 @pytest.mark.parametrize("bottom", [14, 15, 16])
@@ -120,6 +124,31 @@ def test_without_validation_loss_the_metric_is_maximised():
     assert report.best_epoch_curve == "val_accuracy"
     assert report.best_epoch_reason.startswith("highest smoothed")
     assert _peak_neighbours_ok(report)
+
+
+def test_one_sample_on_a_small_validation_set_is_not_clearly_better():
+    # 40 validation samples: accuracy moves in steps of 0.025; one more
+    # correct sample later is chance, not a better epoch.
+    rng = np.random.default_rng(4)
+    val_loss = 0.5 + 0.01 * EPOCHS + rng.normal(0, 0.005, 30)
+    correct = 31 + (EPOCHS > 10)
+    correct[5] = 30
+    val_accuracy = correct / 40
+    loss = np.exp(-EPOCHS / 8) + 0.1
+    history = {"loss": loss, "val_loss": val_loss, "accuracy": 1 - loss / 3,
+               "val_accuracy": val_accuracy}
+    assert sample_count(val_accuracy) == 40
+    assert kcw.analyze(history).best_epoch == 0
+    assert kcw.analyze(history, n_val=40).best_epoch == 0
+    # Measured on 100,000 samples the same 2.5 points would be real.
+    assert kcw.analyze(history, n_val=100_000).best_epoch > 10
+
+
+def test_sample_count_reads_the_accuracy_steps():
+    assert sample_count(np.array([3, 5, 6, 9, 12]) / 13) == 13
+    # No two epochs one sample apart: the step seen is 2 samples.
+    assert sample_count(np.array([10, 12, 16, 20]) / 25) == 25
+    assert sample_count(np.random.default_rng(0).random(30)) is None
 
 
 def test_best_epoch_fields_round_trip_and_render():

@@ -227,8 +227,10 @@ def _diagnose(curves, context, batch_losses=None):
     batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
     monitor = _monitor(series, val_loss, val_metric, loss)
-    best = recommend_epoch(series, monitor, paired_metric(
-        monitor, loss, val_loss, metric, val_metric))
+    best = recommend_epoch(
+        series, monitor,
+        paired_metric(monitor, loss, val_loss, metric, val_metric),
+        n_val=context.n_val if monitor == val_loss else context.n_train)
     inp = RuleInput(
         curves=curves,
         series=series,

@@ -23,6 +23,17 @@ METRIC_MIN_GAP = 0.02
 # ...and three times the metric's own epoch-to-epoch noise, so a gap that
 # the curve's jitter explains does not count as "clearly worse".
 METRIC_GAP_SIGMAS = 3.0
+# ...and two standard errors of an accuracy measured on n_val samples,
+# sqrt(p (1 - p) / n_val): a smaller gap is likely chance (one-sided
+# p ~ 0.02). On 40 samples one sample is 2.5 points, not a better epoch.
+METRIC_GAP_STANDARD_ERRORS = 2.0
+# An accuracy computed on n samples is a multiple of 1/n; without n_val it
+# is read from the curve when every value is within this of a multiple.
+QUANTUM_TOLERANCE = 1e-3
+# Largest multiple of the smallest step tried as the sample count (the
+# smallest step seen may be 2 or 3 samples when no two epochs differ by
+# exactly one).
+MAX_QUANTUM_MULTIPLE = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +90,51 @@ def is_raw_peak(stats, index):
         sign * (raw[index] - value) > 0 for value in neighbours)
 
 
-def metric_tolerance(stats):
-    """The smallest gap that counts as "clearly worse" on curve `stats`."""
+def metric_tolerance(stats, n_val=None):
+    """The smallest gap that counts as "clearly worse" on curve `stats`.
+
+    Args:
+        stats: `SeriesStats` of a metric.
+        n_val: int or None. Samples the metric was measured on; read from
+            the curve's quantisation when None. Defaults to `None`.
+
+    Returns:
+        float.
+    """
     noise = stats.noise if np.isfinite(stats.noise) else 0.0
-    return max(METRIC_MIN_GAP, METRIC_GAP_SIGMAS * noise)
+    tolerance = max(METRIC_MIN_GAP, METRIC_GAP_SIGMAS * noise)
+    values = np.asarray(stats.values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0 or values.min() < 0 or values.max() > 1:
+        return tolerance
+    count = n_val or sample_count(values)
+    if count:
+        share = float(np.clip(np.mean(values), 0.0, 1.0))
+        error = np.sqrt(share * (1.0 - share) / count)
+        tolerance = max(tolerance, METRIC_GAP_STANDARD_ERRORS * error)
+    return tolerance
+
+
+def sample_count(values):
+    """How many samples an accuracy curve was measured on, read from its
+    steps (every value a multiple of 1/n), or None.
+
+    Args:
+        values: 1-D array of finite values in [0, 1].
+
+    Returns:
+        int or None.
+    """
+    steps = np.diff(np.unique(np.round(values, 7)))
+    if len(steps) < 2 or steps.min() <= 0:
+        return None
+    for multiple in range(1, MAX_QUANTUM_MULTIPLE + 1):
+        count = int(round(multiple / steps.min()))
+        scaled = values * count
+        if np.all(np.abs(scaled - np.round(scaled)) < QUANTUM_TOLERANCE
+                  * max(count, 1) ** 0.5):
+            return count
+    return None
 
 
 def later_gaps(stats):
@@ -93,19 +145,23 @@ def later_gaps(stats):
 
     Returns:
         1-D float array: for each position, the best smoothed value after
-        it minus the smoothed value there (in the "better" direction; -inf
-        when nothing finite follows, NaN where the value is missing).
+        it minus the value there, raw or smoothed, whichever is worse (in
+        the "better" direction; -inf when nothing finite follows, NaN
+        where the value is missing).
     """
     sign = -1.0 if stats.direction == "min" else 1.0
     good = sign * np.asarray(stats.smoothed, dtype=np.float64)
+    raw = sign * np.asarray(stats.values, dtype=np.float64)
     filled = np.where(np.isfinite(good), good, -np.inf)
     # Best value strictly after each position: reversed running maximum.
     after = np.maximum.accumulate(filled[::-1])[::-1]
     after = np.append(after[1:], -np.inf)
-    return after - good
+    # The weights kept give the raw value: it must not be clearly worse
+    # either (np.fmin ignores a missing raw value).
+    return after - np.fmin(good, raw)
 
 
-def recommend_epoch(series, monitor, metric=None):
+def recommend_epoch(series, monitor, metric=None, n_val=None):
     """Chooses the epoch to keep.
 
     The best smoothed value of `monitor` whose raw value is not a local
@@ -118,6 +174,8 @@ def recommend_epoch(series, monitor, metric=None):
         monitor: str or None. The curve to choose on, e.g. `"val_loss"`.
         metric: str or None. The metric to check, e.g. `"val_accuracy"`.
             Defaults to `None`.
+        n_val: int or None. Validation samples, for the sampling error of
+            `metric`. Defaults to `None`.
 
     Returns:
         `Recommendation`, or None when `monitor` has no finite value.
@@ -134,7 +192,8 @@ def recommend_epoch(series, monitor, metric=None):
         return Recommendation(stats.raw_best_epoch, stats.raw_best_epoch,
                               monitor, f"best raw {monitor}")
     gaps = later_gaps(checked) if checked is not None else None
-    tolerance = metric_tolerance(checked) if checked is not None else None
+    tolerance = (metric_tolerance(checked, n_val) if checked is not None
+                 else None)
     for index in order:
         if is_raw_peak(stats, index):
             continue
