@@ -95,6 +95,15 @@ def test_headline_and_best_epoch_reason_open_the_cards():
         assert "lowest smoothed val_loss &amp; more" in text
 
 
+def test_live_display_opens_with_the_headline():
+    from keras_curvewatch.render.live import LiveDisplay
+
+    report = samples.handmade_report()
+    text = LiveDisplay(handle=None, show_plot=False).render(report)
+    assert text.index(html_lib.escape(report.headline)) < text.index(
+        "curvewatch-finding")
+
+
 def test_finding_that_explains_the_main_one_follows_it_with_a_note():
     report = samples.handmade_report()
     report.findings = [
