@@ -59,9 +59,17 @@ def symptom_phrase(finding, context, n_epochs=None):
         str. E.g. "the model memorises from epoch 12 (val_loss 35% above
         its minimum while loss keeps falling)".
     """
-    code, series = finding.code, finding.series or "the loss"
+    series = finding.series or "the loss"
     if series == "loss":
         series = "the training loss"
+    if finding.code in ("nan_loss", "diverging", "not_learning"):
+        return _broken_phrase(finding, series, n_epochs)
+    return _shape_phrase(finding, series, context)
+
+
+def _broken_phrase(finding, series, n_epochs):
+    """A NaN, diverging or (otherwise) stuck curve, with its numbers."""
+    code = finding.code
     if code == "nan_loss":
         bad = _get(finding, "nonfinite_epochs")
         if bad is not None and n_epochs and bad >= n_epochs:
@@ -73,15 +81,19 @@ def symptom_phrase(finding, context, n_epochs=None):
         rise = _pct(_get(finding, "relative_rise"))
         by = f", {rise} above its minimum" if rise else ""
         return f"{series} diverges{_at(finding)}{by}"
-    if code == "not_learning":
-        gain = _pct(_get(finding, "relative_improvement"))
-        chance = _get(finding, "chance_level_classes")
-        text = f"{series} is not learning"
-        if chance is not None:
-            return text + f" (stuck at chance level for {fmt(chance)} classes)"
-        if gain and n_epochs:
-            return text + f" (it improved {gain} in {fmt(n_epochs)} epochs)"
-        return text
+    gain = _pct(_get(finding, "relative_improvement"))
+    chance = _get(finding, "chance_level_classes")
+    text = f"{series} is not learning"
+    if chance is not None:
+        return text + f" (stuck at chance level for {fmt(chance)} classes)"
+    if gain and n_epochs:
+        return text + f" (it improved {gain} in {fmt(n_epochs)} epochs)"
+    return text
+
+
+def _shape_phrase(finding, series, context):
+    """An overfitting, slow, noisy or spiky curve, with its numbers."""
+    code = finding.code
     if code == "overfitting":
         rise = _pct(_get(finding, "relative_rise"))
         detail = (f" ({series} {rise} above its minimum while the training "

@@ -32,22 +32,7 @@ def render_text(report, max_evidence=6):
     Returns:
         str.
     """
-    lines = []
-    title = f"keras_curvewatch report: {report.source or 'training run'}"
-    lines.append(title)
-    lines.append("=" * min(len(title), TEXT_WIDTH))
-    lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH,
-                               break_on_hyphens=False))
-    lines.append("")
-    lines.append(f"Epochs analysed: {report.n_epochs}")
-    if report.best_epoch is not None:
-        lines.extend(textwrap.wrap(
-            f"Recommended epoch: {report.best_epoch} "
-            f"({_best_epoch_reason(report)}); raw best "
-            f"{report.best_epoch_curve or report.monitor}: "
-            f"{report.raw_best_epoch}. Epochs are 0-based, as in History "
-            "and CSVLogger.", TEXT_WIDTH, subsequent_indent="  ",
-            break_on_hyphens=False))
+    lines = _opening(report)
     context = {k: v for k, v in report.context.items()
                if v not in (None, (), [], {}) and k != "known_from"}
     if context:
@@ -94,6 +79,25 @@ def render_text(report, max_evidence=6):
         for note in report.notes:
             lines.append(f"  - {note}")
     return "\n".join(lines)
+
+
+def _opening(report):
+    """Title, the bottom line, then the epochs and the recommended one."""
+    title = f"keras_curvewatch report: {report.source or 'training run'}"
+    lines = [title, "=" * min(len(title), TEXT_WIDTH)]
+    lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH,
+                               break_on_hyphens=False))
+    lines.append("")
+    lines.append(f"Epochs analysed: {report.n_epochs}")
+    if report.best_epoch is not None:
+        lines.extend(textwrap.wrap(
+            f"Recommended epoch: {report.best_epoch} "
+            f"({_best_epoch_reason(report)}); raw best "
+            f"{report.best_epoch_curve or report.monitor}: "
+            f"{report.raw_best_epoch}. Epochs are 0-based, as in History "
+            "and CSVLogger.", TEXT_WIDTH, subsequent_indent="  ",
+            break_on_hyphens=False))
+    return lines
 
 
 def _best_epoch_reason(report):
