@@ -69,6 +69,19 @@ def test_context_reason_leads_when_the_curves_only_show_validation_chance():
     assert "validation set (25)" in text
 
 
+def test_an_observed_problem_beats_an_unrelated_risk_of_equal_severity():
+    overfitting = _finding("overfitting", "warning", "val_loss", 9,
+                           ("regularization",), relative_rise=0.2)
+    batch = _finding("small_batch", "warning", batch_size=4)
+    main, related = main_problem([batch, overfitting])
+    assert main is overfitting and related == []
+    capacity = _finding("overparameterized", "critical",
+                        params_per_sample=20_000.0, n_train=10)
+    slow = _finding("not_converged", "warning", "val_loss", None,
+                    ("training_length",))
+    assert main_problem([capacity, slow])[0] is capacity
+
+
 def test_shared_cause_picks_the_first_change():
     # Both findings name the learning rate; the oscillation's own top
     # cause is the batch size, but the rate explains both.
@@ -98,6 +111,7 @@ def test_nan_beats_everything_else():
 def test_healthy_and_short_runs():
     assert headline([], {}, n_epochs=30) == (
         "Healthy: no problem found in the curves.")
+    assert headline([], {}) == "No problem found."
     short = headline([], {}, n_epochs=3)
     assert short.startswith("Only 3 epochs: too few to judge")
     note = _finding("small_batch", "info", batch_size=8)

@@ -98,9 +98,10 @@ def main_problem(findings):
     """The main problem and the findings that belong with it.
 
     The main problem is the most severe curve finding (ties broken by
-    `MAIN_PRIORITY`), unless a run-context or lint finding is at least as
-    severe and no curve finding beyond validation chance is critical: then
-    that reason is the main problem (ties broken by `ROOT_PRIORITY`).
+    `MAIN_PRIORITY`; validation findings that a small validation set
+    explains do not count), unless a run-context or lint finding that does
+    not explain it is more severe: then that reason is the main problem
+    (ties broken by `ROOT_PRIORITY`).
 
     Args:
         findings: list of `Finding`.
@@ -123,7 +124,7 @@ def main_problem(findings):
                default=None)
     if symptom is not None and (
             root is None or symptom.rank == _CRITICAL
-            or symptom.rank > root.rank or _explainers(symptom, causes)):
+            or symptom.rank >= root.rank or _explainers(symptom, causes)):
         return symptom, _explainers(symptom, findings)
     if root is None:
         main = min(findings, key=lambda f: (-f.rank,
@@ -268,7 +269,9 @@ def _short_run(n_epochs):
 
 
 def _healthy(findings, n_epochs, best_epoch, monitor):
-    text = "Healthy: no problem found in the curves"
+    # A lint report has no curves (no epochs) to call healthy.
+    text = ("Healthy: no problem found in the curves" if n_epochs
+            or monitor is not None else "No problem found")
     if monitor is not None and monitor.n_finite >= 2:
         moved = "fell" if monitor.direction == "min" else "rose"
         text = (f"Healthy: {monitor.name} {moved} from {fmt(monitor.first)} "
