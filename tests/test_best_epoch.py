@@ -7,6 +7,9 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 import keras_curvewatch as kcw
 from keras_curvewatch.engine.best_epoch import is_raw_peak
@@ -161,6 +164,26 @@ def test_best_epoch_fields_round_trip_and_render():
     assert kcw.Report.from_dict(
         {"findings": [], "monitor": "val_loss"}).best_epoch_curve == (
         "val_loss")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 10.0), min_size=2, max_size=40),
+    st.lists(st.integers(0, 50), min_size=40, max_size=40),
+    st.sets(st.integers(0, 39), max_size=5),
+)
+def test_any_history_keeps_the_invariant(val_loss, correct, missing):
+    n = len(val_loss)
+    val_loss = np.asarray(val_loss)
+    val_loss[[i for i in missing if 0 < i < n]] = np.nan
+    history = {"loss": np.linspace(1.0, 0.1, n), "val_loss": val_loss,
+               "accuracy": np.linspace(0.5, 0.9, n),
+               "val_accuracy": np.asarray(correct[:n]) / 50}
+    report = kcw.analyze(history)
+    assert report.best_epoch is not None
+    assert _peak_neighbours_ok(report)
+    gap, allowed = _metric_gap(report)
+    assert gap <= allowed
 
 
 @pytest.mark.skipif(not FILES, reason="../shared/real_logs is not present")
