@@ -53,8 +53,9 @@ def analyze(
             and `batch_size` when both are given. Defaults to `None`.
 
     Returns:
-        A `Report`: `report.findings` (most severe first),
-        `report.best_epoch`, `report.series`, ...
+        A `Report`: `report.headline` (the bottom line),
+        `report.findings` (most severe first), `report.best_epoch` (with
+        `report.best_epoch_reason`), `report.series`, ...
 
     Raises:
         InputError: if `source` cannot be read (the message names the file,

@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 
 from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.best_epoch import paired_metric
+from keras_curvewatch.engine.best_epoch import recommend_epoch
 from keras_curvewatch.engine.context import RunContext
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
@@ -132,15 +134,16 @@ def _diagnose(curves, context, batch_losses=None):
     loss, val_loss, metric, val_metric = pick_curves(names)
     batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
+    monitor = _monitor(series, val_loss, val_metric, loss)
+    best = recommend_epoch(
+        series, monitor,
+        paired_metric(monitor, loss, val_loss, metric, val_metric),
+        n_val=context.n_val if monitor == val_loss else context.n_train)
     inp = RuleInput(curves=curves, series=series, context=context,
                     batch=batch, loss=loss, val_loss=val_loss, metric=metric,
-                    val_metric=val_metric)
+                    val_metric=val_metric,
+                    best_epoch=best.epoch if best is not None else None)
     findings = run_rules(inp)
-    monitor = _monitor(series, val_loss, val_metric, loss)
-    best = raw_best = None
-    if monitor is not None:
-        best = series[monitor].smoothed_best_epoch
-        raw_best = series[monitor].raw_best_epoch
     notes = list(curves.notes)
     if val_loss is None and val_metric is None:
         notes.append(
@@ -162,9 +165,11 @@ def _diagnose(curves, context, batch_losses=None):
     return Report(
         findings=findings,
         series=series,
-        best_epoch=best,
-        raw_best_epoch=raw_best,
+        best_epoch=best.epoch if best is not None else None,
+        raw_best_epoch=best.raw_best_epoch if best is not None else None,
         monitor=monitor,
+        best_epoch_curve=best.curve if best is not None else None,
+        best_epoch_reason=best.reason if best is not None else "",
         n_epochs=curves.n_epochs,
         context=context.to_dict(),
         notes=notes,

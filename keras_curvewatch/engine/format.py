@@ -84,7 +84,8 @@ def evidence_text(evidence, limit=MAX_EVIDENCE):
     return ", ".join(f"{k}={number(v, digits=4)}" for k, v in items)
 
 
-def finding_text(finding, max_evidence=MAX_EVIDENCE, max_causes=MAX_CAUSES):
+def finding_text(finding, max_evidence=MAX_EVIDENCE, max_causes=MAX_CAUSES,
+                 note=""):
     """Formats a finding as text: a head line, its evidence, its most
     likely causes and the suggestion.
 
@@ -92,12 +93,14 @@ def finding_text(finding, max_evidence=MAX_EVIDENCE, max_causes=MAX_CAUSES):
         finding: `Finding`.
         max_evidence: int. Evidence numbers shown. Defaults to `6`.
         max_causes: int. Causes shown. Defaults to `3`.
+        note: str. How it relates to the main finding, e.g. "explains
+            overfitting", appended to the head line. Defaults to `""`.
 
     Returns:
         str. Lines separated by newlines.
     """
-    lines = [f"[{finding.severity}] {finding.code}{where(finding)}: "
-             f"{finding.message}"]
+    lines = [f"[{finding.severity}] {finding.code}{where(finding)}"
+             + (f" -- {note}" if note else "") + f": {finding.message}"]
     if finding.evidence and max_evidence:
         lines.append("  evidence: " + evidence_text(finding.evidence,
                                                     max_evidence))

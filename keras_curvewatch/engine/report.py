@@ -41,6 +41,13 @@ class Report:
             the final diagnosis no longer holds: `code`, `severity`,
             `warned_epoch`, `cleared_epoch` (the first epoch whose
             diagnosis no longer found it) and `reason`.
+        best_epoch_curve: str or None. The curve `best_epoch` was chosen
+            on (its raw best is `raw_best_epoch`); usually `monitor`.
+        best_epoch_reason: str. How `best_epoch` was chosen, e.g. "lowest
+            smoothed val_loss", and which epoch it avoided and why.
+
+    The bottom line of the report, `report.headline`, is derived from the
+    findings (see `keras_curvewatch.engine.summary`).
     """
 
     findings: list = dataclasses.field(default_factory=list)
@@ -55,6 +62,8 @@ class Report:
     actions: list = dataclasses.field(default_factory=list)
     batch: dict = dataclasses.field(default_factory=dict)
     cleared: list = dataclasses.field(default_factory=list)
+    best_epoch_curve: str = None
+    best_epoch_reason: str = ""
 
     def __post_init__(self):
         self.findings = sort_findings(self.findings)
@@ -78,6 +87,14 @@ class Report:
         return None
 
     @property
+    def headline(self):
+        """str. One or two sentences: the main problem, with its numbers,
+        and the first thing to change (or why the run looks healthy)."""
+        from keras_curvewatch.engine.summary import report_headline
+
+        return report_headline(self)
+
+    @property
     def worst_severity(self):
         """str or None. The highest severity among the findings."""
         if not self.findings:
@@ -93,6 +110,9 @@ class Report:
             "monitor": self.monitor,
             "best_epoch": self.best_epoch,
             "raw_best_epoch": self.raw_best_epoch,
+            "best_epoch_curve": self.best_epoch_curve,
+            "best_epoch_reason": self.best_epoch_reason,
+            "headline": self.headline,
             "findings": [f.to_dict() for f in self.findings],
             "series": {k: s.to_dict() for k, s in self.series.items()},
             "context": _jsonable(self.context),
@@ -139,6 +159,9 @@ class Report:
             actions=_unjsonable(data.get("actions", [])),
             batch=_unjsonable(data.get("batch", {})),
             cleared=[dict(c) for c in data.get("cleared", [])],
+            best_epoch_curve=data.get("best_epoch_curve",
+                                      data.get("monitor")),
+            best_epoch_reason=data.get("best_epoch_reason", ""),
         )
 
     def to_json(self, indent=2):

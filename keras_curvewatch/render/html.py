@@ -12,6 +12,8 @@ import html
 from keras_curvewatch.engine.format import cleared_text
 from keras_curvewatch.engine.format import number
 
+from keras_curvewatch.engine.summary import arrange
+
 # Severity colours: mid-luminance hues with a WCAG contrast ratio of at
 # least 3.8:1 against white, against #111 (dark themes) and for white badge
 # text (computed with the WCAG 2.1 relative-luminance formula).
@@ -65,11 +67,14 @@ def render_html(report, title=None, compact=False):
         "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
         'font-size:13px;line-height:1.45;max-width:860px;">',
         _header(report, title),
+        _headline(report),
     ]
     if report.findings and compact:
-        parts.extend(_line(finding) for finding in report.findings)
+        parts.extend(_line(finding, note)
+                     for finding, note in arrange(report.findings))
     elif report.findings:
-        parts.extend(_card(finding) for finding in report.findings)
+        parts.extend(_card(finding, note)
+                     for finding, note in arrange(report.findings))
     else:
         parts.append(_healthy_card(report))
     if getattr(report, "cleared", None):
@@ -114,7 +119,12 @@ def _header(report, title):
         bits.append(f"monitor <code style=\"{_CODE_STYLE}\">"
                     f"{_esc(report.monitor)}</code>")
     if report.best_epoch is not None:
-        best = f"recommended epoch <b>{_esc(report.best_epoch)}</b>"
+        reason = report.best_epoch_reason or (
+            f"smoothed {report.best_epoch_curve or report.monitor}")
+        best = (f'<span title="{_esc(reason)}">recommended epoch '
+                f"<b>{_esc(report.best_epoch)}</b></span>")
+        if report.best_epoch_curve not in (None, report.monitor):
+            best += f" (on {_esc(report.best_epoch_curve)})"
         if (report.raw_best_epoch is not None
                 and report.raw_best_epoch != report.best_epoch):
             best += f" (raw best {_esc(report.raw_best_epoch)})"
@@ -130,6 +140,19 @@ def _header(report, title):
         f"{source}</div>"
         f'<div style="{_MUTED}">{" · ".join(bits)}</div>'
         "</div>"
+    )
+
+
+def _headline(report):
+    """The bottom line, then how the recommended epoch was chosen."""
+    reason = ""
+    if report.best_epoch is not None and report.best_epoch_reason:
+        reason = (f'<div style="{_MUTED}font-size:12px;">Recommended epoch '
+                  f"{_esc(report.best_epoch)}: "
+                  f"{_esc(report.best_epoch_reason)}.</div>")
+    return (
+        '<div class="curvewatch-headline" style="font-size:14px;'
+        f'margin:2px 0 6px 0;">{_esc(report.headline)}</div>{reason}'
     )
 
 
@@ -164,7 +187,7 @@ def _card_open(colour, code):
     )
 
 
-def _card(finding):
+def _card(finding, note=None):
     colour = severity_colour(finding.severity)
     where = []
     if finding.series:
@@ -180,6 +203,7 @@ def _card(finding):
         f'<b style="font-family:ui-monospace,Menlo,Consolas,monospace;">'
         f"{_esc(finding.code)}</b>",
         f'<span style="{_MUTED}">{" ".join(where)}</span>' if where else "",
+        _note(note),
         "</div>",
         f'<div style="margin:3px 0;">{_esc(finding.message)}</div>',
     ]
@@ -196,7 +220,15 @@ def _card(finding):
     return "".join(parts)
 
 
-def _line(finding):
+def _note(note):
+    """How a finding relates to the main one, e.g. "explains overfitting"."""
+    if not note:
+        return ""
+    return (f'<span class="curvewatch-note" style="{_MUTED}">'
+            f"· {_esc(note)}</span>")
+
+
+def _line(finding, note=None):
     colour = severity_colour(finding.severity)
     tip = ""
     if finding.suggestion:
@@ -208,7 +240,8 @@ def _line(finding):
         'border-radius:4px;padding:3px 8px;margin:3px 0;">'
         f"{_badge(finding.severity, colour)} "
         f'<b style="font-family:ui-monospace,Menlo,Consolas,monospace;">'
-        f"{_esc(finding.code)}</b> {_esc(finding.message)}</div>"
+        f"{_esc(finding.code)}</b> {_note(note)} "
+        f"{_esc(finding.message)}</div>"
     )
 
 

@@ -1,8 +1,15 @@
 """Plain-text rendering of a `Report`."""
 
+import textwrap
+
 from keras_curvewatch.engine.format import cleared_text
 from keras_curvewatch.engine.format import finding_text
 from keras_curvewatch.engine.format import number as _num
+from keras_curvewatch.engine.summary import arrange
+
+# Width of the wrapped bottom line: a classic terminal.
+TEXT_WIDTH = 78
+
 
 def render_text(report, max_evidence=6):
     """Renders a report as readable text.
@@ -15,17 +22,7 @@ def render_text(report, max_evidence=6):
     Returns:
         str.
     """
-    lines = []
-    title = f"keras_curvewatch report: {report.source or 'training run'}"
-    lines.append(title)
-    lines.append("=" * min(len(title), 78))
-    lines.append(f"Epochs analysed: {report.n_epochs}")
-    if report.monitor is not None:
-        lines.append(
-            f"Recommended epoch: {report.best_epoch} (smoothed "
-            f"{report.monitor}); raw best: {report.raw_best_epoch}. "
-            "Epochs are 0-based, as in History and CSVLogger."
-        )
+    lines = _opening(report)
     context = {k: v for k, v in report.context.items()
                if v not in (None, (), [], {}) and k != "known_from"}
     if context:
@@ -37,9 +34,10 @@ def render_text(report, max_evidence=6):
     if not report.findings:
         lines.append("")
         lines.append("No findings: the curves look healthy.")
-    for finding in report.findings:
+    for finding, related in arrange(report.findings):
         lines.append("")
-        lines.append(finding_text(finding, max_evidence=max_evidence))
+        lines.append(finding_text(finding, max_evidence=max_evidence,
+                                  note=related))
     if report.cleared:
         lines.append("")
         lines.append("Warned during training, then cleared:")
@@ -60,3 +58,29 @@ def render_text(report, max_evidence=6):
         for note in report.notes:
             lines.append(f"  - {note}")
     return "\n".join(lines)
+
+
+def _opening(report):
+    """Title, the bottom line, then the epochs and the recommended one."""
+    title = f"keras_curvewatch report: {report.source or 'training run'}"
+    lines = [title, "=" * min(len(title), TEXT_WIDTH)]
+    lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH,
+                               break_on_hyphens=False))
+    lines.append("")
+    lines.append(f"Epochs analysed: {report.n_epochs}")
+    if report.best_epoch is not None:
+        lines.extend(textwrap.wrap(
+            f"Recommended epoch: {report.best_epoch} "
+            f"({_best_epoch_reason(report)}); raw best "
+            f"{report.best_epoch_curve or report.monitor}: "
+            f"{report.raw_best_epoch}. Epochs are 0-based, as in History "
+            "and CSVLogger.", TEXT_WIDTH, subsequent_indent="  ",
+            break_on_hyphens=False))
+    return lines
+
+
+def _best_epoch_reason(report):
+    """How the recommended epoch was chosen; older reports lack it."""
+    if report.best_epoch_reason:
+        return report.best_epoch_reason
+    return f"smoothed {report.best_epoch_curve or report.monitor}"

@@ -30,6 +30,8 @@ class RuleInput:
         val_loss: str or None. The validation loss curve's name.
         metric: str or None. The main training metric (an accuracy).
         val_metric: str or None. Its validation counterpart.
+        best_epoch: int or None. The recommended epoch (`best_epoch.py`),
+            for suggestions that name the epoch to keep.
     """
 
     curves: object
@@ -40,6 +42,7 @@ class RuleInput:
     val_loss: str = None
     metric: str = None
     val_metric: str = None
+    best_epoch: int = None
 
     def values(self, name):
         """The raw curve `name` as a float64 array, or None."""

@@ -219,6 +219,9 @@ def overfitting_rule(inp):
     if form is None:
         return []
     onset_epoch = inp.epoch_label(form["onset"])
+    # The weights to keep are the report's recommended epoch, so that every
+    # suggestion names the same one.
+    keep_epoch = onset_epoch if inp.best_epoch is None else inp.best_epoch
     evidence = {f"form_{form['form']}": 1.0, "onset_epoch": onset_epoch}
     evidence.update(form["evidence"])
     ts = inp.series[inp.loss].smoothed
@@ -233,7 +236,7 @@ def overfitting_rule(inp):
         evidence=evidence,
         causes=rank_causes(_causes(inp, onset_epoch, form["after"])),
         suggestion=(
-            f"Keep the weights from epoch {onset_epoch} (EarlyStopping("
+            f"Keep the weights from epoch {keep_epoch} (EarlyStopping("
             "monitor='val_loss', patience=5, restore_best_weights=True)); "
             "add Dropout or L2 weight decay, shrink the model, or augment "
             "the data."

@@ -260,6 +260,7 @@ def diverging_rule(inp):
                        f"the logged learning rate rose from "
                        f"{fmt(increases[0][1])} to {fmt(increases[0][2])} at "
                        f"epoch {inp.epoch_label(increases[0][0])}."))
+    keep = inp.epoch_label(low) if inp.best_epoch is None else inp.best_epoch
     return [Finding(
         code="diverging",
         severity=severity,
@@ -277,9 +278,9 @@ def diverging_rule(inp):
             inp, name,
             "Lower the learning rate (halve it, or 10x if it exploded), add "
             "gradient clipping (clipnorm=1.0), and keep the weights from "
-            f"epoch {inp.epoch_label(low)}.",
+            f"epoch {keep}.",
             "check the data for label noise or drift and keep the weights "
-            f"from epoch {inp.epoch_label(low)}."),
+            f"from epoch {keep}."),
     )]
 
 

@@ -323,13 +323,14 @@ def noisy_best_epoch_rule(inp):
     if name is None:
         return []
     s = inp.series[name]
-    if s.raw_best_epoch is None or s.raw_best_epoch == s.smoothed_best_epoch:
+    keep = s.smoothed_best_epoch if inp.best_epoch is None else inp.best_epoch
+    if s.raw_best_epoch is None or s.raw_best_epoch == keep:
         return []
     if not np.isfinite(s.noise) or s.noise <= 0:
         return []
     epochs = list(inp.curves.epochs)
     raw_i = epochs.index(s.raw_best_epoch)
-    if abs(raw_i - epochs.index(s.smoothed_best_epoch)) < NOISY_DIP_MIN_DISTANCE:
+    if abs(raw_i - epochs.index(keep)) < NOISY_DIP_MIN_DISTANCE:
         return []
     sign = 1.0 if s.direction == "min" else -1.0
     smooth = np.asarray(s.smoothed)
@@ -348,12 +349,12 @@ def noisy_best_epoch_rule(inp):
         message=(
             f"The best raw {name} (epoch {s.raw_best_epoch}, {fmt(s.best)}) "
             f"is a dip inside the noise band ({fmt(dip / noise, 2)} noise "
-            f"sigmas below its trend); epoch {s.smoothed_best_epoch} is the "
+            f"sigmas below its trend); epoch {keep} is the "
             "better choice on the smoothed curve."
         ),
         evidence={"raw_best_epoch": s.raw_best_epoch,
                   "raw_best_value": s.best,
-                  "recommended_epoch": s.smoothed_best_epoch,
+                  "recommended_epoch": keep,
                   "recommended_smoothed_value": s.smoothed_best,
                   "dip_in_noise_sigmas": dip / noise, "noise": noise},
         causes=rank_causes([
@@ -363,7 +364,7 @@ def noisy_best_epoch_rule(inp):
              "large steps make the validation curve jumpy."),
         ]),
         suggestion=(
-            f"Keep epoch {s.smoothed_best_epoch}, or checkpoint on a "
+            f"Keep epoch {keep}, or checkpoint on a "
             "smoothed metric; a single lucky evaluation is unlikely to "
             "generalise."
         ),
