@@ -122,7 +122,8 @@ def test_importing_the_engine_loads_no_keras_render_or_live():
     code = (
         "import sys, importlib, pkgutil\n"
         "import keras_curvewatch.engine as e\n"
-        "for m in pkgutil.walk_packages(e.__path__, 'keras_curvewatch.engine.'):\n"
+        "for m in pkgutil.walk_packages(e.__path__,\n"
+        "                               'keras_curvewatch.engine.'):\n"
         "    importlib.import_module(m.name)\n"
         "from keras_curvewatch.engine.analysis import analyze\n"
         "str(analyze({'loss': [1.0, 0.5, 0.4]}).to_json())\n"

@@ -84,7 +84,7 @@ def test_a_registered_code_flows_to_warning_class_report_and_cleared(
     assert entry["severity"] == "warning"
     assert entry["warned_epoch"] == 0
     assert entry["cleared_epoch"] == TOY_EPOCHS
-    assert "no longer finds it" in entry["reason"]
+    assert f"not found from epoch {TOY_EPOCHS} on" in entry["reason"]
     again = kcw.Report.from_json(report.to_json())
     assert again.cleared == report.cleared
     assert "cleared at epoch 3" in str(report)
@@ -164,3 +164,17 @@ def test_session_state_round_trips_with_warnings_and_cleared():
     again.set_state(state)
     assert again.get_state() == session.get_state()
     assert again.merge(kcw.Report()).cleared[0]["cleared_epoch"] == 1
+
+
+def test_a_warning_made_moot_says_what_superseded_it():
+    session = DiagnosisSession()
+    session.add_epoch(0, {"loss": 1.0})
+    session.record_warned([Finding(code="train_oscillation",
+                                   severity="critical", message="m")])
+    session.add_epoch(1, {"loss": float("nan")})
+    nan = Finding(code="nan_loss", severity="critical", message="m")
+    report = session.merge(kcw.Report(), [nan])
+    (entry,) = report.cleared
+    assert entry["code"] == "train_oscillation"
+    assert entry["warned_epoch"] == 0 and entry["cleared_epoch"] == 1
+    assert entry["reason"].startswith("superseded by nan_loss")

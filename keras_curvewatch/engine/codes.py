@@ -185,7 +185,8 @@ for _code in (
          "validation noise beyond what the validation-set size explains "
          "(binomial standard error sqrt(p(1-p)/n_val) for accuracy)"),
     Code("loss_spike", CURVE, (WARNING,),
-         "a point ≥ 6 noise sigmas above both neighbours and ≥ 50 % higher"),
+         "a point ≥ 6 noise sigmas above both neighbours and ≥ 50 % "
+         "higher"),
     Code("metric_loss_mismatch", CURVE, (INFO,),
          "after its minimum the validation loss rises while the metric "
          "still improves: over-confidence"),

@@ -254,6 +254,6 @@ def _clear_reason(code, present, since):
     for basic in sorted(present):
         if code in superseded_by(basic):
             return (f"superseded by {basic}, which makes {code} moot")
-    return (f"the diagnosis at epoch {since} and after no longer finds it: "
-            "with more epochs its evidence fell below the threshold, so it "
-            "was a passing phase rather than a lasting problem")
+    return (f"not found from epoch {since} on: with more epochs its "
+            "evidence fell below the rule's threshold, a passing phase "
+            "rather than a lasting problem")

@@ -56,8 +56,9 @@ def sniff_encoding(data):
                                  (2, "utf-16-le", 0), (2, "utf-16-be", 1)):
         n = len(head) - len(head) % width
         units = [head[i:i + width] for i in range(0, n, width)]
-        if _share(units, lambda u: u[low] != 0 and u.count(0) == width - 1) >= (
-                _WIDE_ASCII_SHARE):
+        ascii_units = _share(
+            units, lambda u: u[low] != 0 and u.count(0) == width - 1)
+        if ascii_units >= _WIDE_ASCII_SHARE:
             return encoding
     return None
 

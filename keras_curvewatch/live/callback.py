@@ -17,12 +17,12 @@ import keras
 from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
-from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.session import DiagnosisSession
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.live import loss_tap
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live.distributed import is_chief
+from keras_curvewatch.live.monitor import MonitorCheck
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
 from keras_curvewatch.live.warning_types import Notifier
@@ -139,6 +139,8 @@ class CurveWatch(keras.callbacks.Callback):
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.display = bool(display)
         self._session = DiagnosisSession(batch_size, n_train, n_val)
+        self._monitor = (MonitorCheck(control.monitor)
+                         if control is not None else None)
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
@@ -151,8 +153,8 @@ class CurveWatch(keras.callbacks.Callback):
         self.error = None
         self.resumed_at = None
         self._chief = True
-        self._monitor_state = None  # None, "seen" or "warned"
-        self._available = []
+        if self._monitor is not None:
+            self._monitor.reset()
         self._session.reset()
         self._notifier.reset()
 
@@ -210,7 +212,8 @@ class CurveWatch(keras.callbacks.Callback):
                 for key, value in self._lr.epoch_logs(self.model).items():
                     logs.setdefault(key, value)
             self._epoch_end(epoch, logs if logs is not None else {})
-            self._check_monitor(logs or {})
+            if self._monitor is not None:
+                self._monitor.epoch_end(logs or {})
         except Exception as error:
             self._disable(error)
 
@@ -225,7 +228,7 @@ class CurveWatch(keras.callbacks.Callback):
                 self._disable(error)
         if self._lr is not None and not self.disabled:
             try:
-                self._check_monitor(None)
+                self._monitor.train_end(self.history)
                 self._lr.on_train_end(self.model)
             except Exception as error:
                 self._disable(error)
@@ -274,34 +277,6 @@ class CurveWatch(keras.callbacks.Callback):
         if result.get("message") and self._chief:
             logging.getLogger(LOGGER_NAME).info(result["message"])
         return report
-
-    def _check_monitor(self, logs):
-        """Warns once, as Keras's callbacks do, when the learning-rate
-        control's `monitor` is not among the logged metrics, listing those
-        that are. A missing `val_*` monitor is judged at train end when no
-        validation has run yet (`validation_freq > 1`)."""
-        if self._lr is None or self._monitor_state is not None:
-            return
-        monitor = self._lr.control.monitor
-        if logs is not None:
-            if monitor in logs:
-                self._monitor_state = "seen"
-                return
-            self._available = sorted(k for k in logs if is_curve(k))
-            ran_validation = any(k.startswith("val_") for k in logs)
-            if monitor.startswith("val_") and not ran_validation:
-                return
-        elif monitor in self.history:
-            return
-        self._monitor_state = "warned"
-        message = (
-            f"LRControl is conditioned on metric `{monitor}`, which is not "
-            "available; it uses `loss` instead. Available metrics are: "
-            f"{', '.join(self._available) or 'none'}.")
-        try:
-            warnings.warn(message, UserWarning, stacklevel=2)
-        except Exception:  # warnings made errors must not stop training
-            logging.getLogger(LOGGER_NAME).warning(message)
 
     def _lint_model(self):
         """Pre-flight lint of the model (relu before softmax, logits, too
