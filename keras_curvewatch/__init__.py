@@ -44,6 +44,12 @@ from keras_curvewatch.live.warning_types import LogitsMismatchWarning
 from keras_curvewatch.live.warning_types import ClassImbalanceWarning
 from keras_curvewatch.live.warning_types import UnscaledInputsWarning
 from keras_curvewatch.live.warning_types import DropoutTooHighWarning
+# Signal check and run comparison (issue 16).
+from keras_curvewatch.live.warning_types import WeakSignalWarning
+from keras_curvewatch.live.warning_types import ModelBelowKnnWarning
+from keras_curvewatch.engine.compare import Comparison
+from keras_curvewatch.engine.compare import compare
+from keras_curvewatch.preflight.signal import signal_check
 
 _WARNING_NAMES = [
     "CurveWarning",
@@ -68,6 +74,9 @@ _WARNING_NAMES = [
     "ClassImbalanceWarning",
     "UnscaledInputsWarning",
     "DropoutTooHighWarning",
+    # Signal check (issue 16).
+    "WeakSignalWarning",
+    "ModelBelowKnnWarning",
 ]
 
 # Public names that import keras, resolved lazily by `__getattr__`.
@@ -96,6 +105,7 @@ def __getattr__(name):
 __all__ = [
     "CAUSES",
     "CODES",
+    "Comparison",  # issue 16
     "ConfigError",
     "Curves",
     "CurvewatchError",
@@ -107,5 +117,7 @@ __all__ = [
     "Report",
     "SeriesStats",
     "analyze",
+    "compare",  # issue 16
     "load_history",
+    "signal_check",  # issue 16
 ] + sorted(_LAZY) + list(_WARNING_NAMES)

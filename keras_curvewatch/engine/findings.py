@@ -37,7 +37,11 @@ LINT_CODES = (
     "unscaled_inputs",
     "dropout_too_high",
 )
-CODES = CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES
+# Signal check (issue 16): does the data carry signal, and does the model
+# reach what a k-nearest-neighbours classifier reaches on the same inputs?
+SIGNAL_CODES = ("weak_signal", "model_below_knn")
+CODES = (CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES
+         + SIGNAL_CODES)
 
 CAUSES = (
     "learning_rate",

@@ -90,6 +90,10 @@ class CurveWatch(keras.callbacks.Callback):
             NaN or a divergence spike, and record every change in
             `report.actions` and the `learning_rate` log. `True` uses
             `LRControl()`. Defaults to `False`.
+        signal_check: `(x, y)` or None. At train end, run
+            `keras_curvewatch.signal_check` on these arrays with the final
+            validation error (`weak_signal`, `model_below_knn`); once, never
+            per batch. Defaults to `None`.
 
     Raises:
         ConfigError: if an argument is invalid.
@@ -113,7 +117,7 @@ class CurveWatch(keras.callbacks.Callback):
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False):
+                 display=True, lr_control=False, signal_check=None):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
@@ -144,6 +148,13 @@ class CurveWatch(keras.callbacks.Callback):
         self.per_batch = bool(per_batch)
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.display = bool(display)
+        if signal_check is not None and (
+                not isinstance(signal_check, (tuple, list))
+                or len(signal_check) != 2):
+            raise ConfigError(
+                "CurveWatch signal_check must be an (x, y) pair or None. "
+                f"Received {type(signal_check).__name__}.")
+        self.signal_check = signal_check
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
@@ -215,6 +226,13 @@ class CurveWatch(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.disabled and self.report is not None and self._chief:
             try:
+                if self.signal_check is not None:  # issue 16, once per fit
+                    from keras_curvewatch.preflight.signal_findings import (
+                        add_signal_check)
+
+                    add_signal_check(self.report, self.model, self.history,
+                                     *self.signal_check,
+                                     n_val=self._measured.get("n_val"))
                 # The end-of-run findings held back during training.
                 self._notifier.notify(self.report.findings,
                                       shown_live=self._live is not None)

@@ -113,6 +113,17 @@ class DropoutTooHighWarning(CurveWarning):
     """Dropout rates that starve learning (`dropout_too_high`)."""
 
 
+# Signal check (issue 16).
+class WeakSignalWarning(CurveWarning):
+    """A nearest-neighbours classifier does no better than chance on the
+    inputs (`weak_signal`)."""
+
+
+class ModelBelowKnnWarning(CurveWarning):
+    """The model's validation error is worse than a nearest-neighbours
+    classifier's (`model_below_knn`)."""
+
+
 class CurvewatchDisabledWarning(RuntimeWarning):
     """Curvewatch hit an internal error and switched itself off; training
     goes on."""
@@ -139,6 +150,9 @@ WARNING_CLASSES = {
     "class_imbalance": ClassImbalanceWarning,
     "unscaled_inputs": UnscaledInputsWarning,
     "dropout_too_high": DropoutTooHighWarning,
+    # Signal check (issue 16).
+    "weak_signal": WeakSignalWarning,
+    "model_below_knn": ModelBelowKnnWarning,
 }
 
 
