@@ -64,6 +64,7 @@ def test_sentence_names_runs_ratio_and_interval():
     comparison = kcw.compare([_history(0.02, 3), _history(0.06, 4)],
                              names=["batch 32", "batch 2"])
     pair = comparison.pair("batch 32", "batch 2")
+    assert pair["ratio"] < 10  # shown with two significant digits
     assert pair["sentence"].startswith(
         f"batch 2's val_loss noise is {pair['ratio']:.2g}x batch 32's "
         "(95% interval ")

@@ -319,15 +319,23 @@ def _pair(a, b, series, residuals):
     ratio, low, high = compare_stats.noise_ratio(
         residuals[noisier][series][0], residuals[steadier][series][0])
     beyond = compare_stats.beyond_noise(low, high)
-    sentence = f"{noisier}'s {series} noise is {ratio:.2g}x {steadier}'s"
+    sentence = (f"{noisier}'s {series} noise is {_times(ratio)}x "
+                f"{steadier}'s")
     if beyond is None:
         sentence += " (too few epochs for an interval)"
     else:
-        sentence += (f" (95% interval {low:.2g}–{high:.2g}): "
+        sentence += (f" (95% interval {_times(low)}–{_times(high)}): "
                      f"{'beyond' if beyond else 'not beyond'} noise")
     return {"series": series, "noisier": noisier, "steadier": steadier,
             "ratio": ratio, "low": low, "high": high,
             "beyond_noise": beyond, "sentence": sentence}
+
+
+def _times(value):
+    """A ratio for people: 2.4, 0.81, 35, 1600."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def _encode(row):
