@@ -47,7 +47,7 @@ from keras_curvewatch.live.warning_types import DropoutTooHighWarning
 # Signal check and run comparison (issue 16).
 from keras_curvewatch.live.warning_types import WeakSignalWarning
 from keras_curvewatch.live.warning_types import ModelBelowKnnWarning
-from keras_curvewatch.engine.compare import Comparison
+from keras_curvewatch.engine.comparison import Comparison
 from keras_curvewatch.engine.compare import compare
 from keras_curvewatch.preflight.signal import signal_check
 

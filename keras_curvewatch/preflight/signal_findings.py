@@ -104,7 +104,8 @@ def build_report(estimate, model, n_val):
 
 
 def _model_standard_error(model, estimate, n_val):
-    n = int(n_val or model["n"] or estimate["n_samples"])
+    # A model evaluated here was evaluated on the samples checked.
+    n = int(model["n"] or n_val or estimate["n_samples"])
     if estimate["task"] == "classification":
         error = model["raw"]
         model["se"] = math.sqrt(error * (1 - error) / n)
