@@ -243,3 +243,15 @@ def test_compare_real_keras_histories():
     assert [row["n_epochs"] for row in comparison.rows] == [10, 10]
     assert "small_batch" in comparison.rows[1]["codes"]
     assert comparison.keep in ("batch 32", "batch 4")
+
+
+def test_runs_without_validation_and_with_nan():
+    first = _history(0.02, 25)
+    second = _history(0.05, 26)
+    del first["val_loss"], second["val_loss"]
+    second["loss"][30] = float("nan")
+    comparison = kcw.compare([first, second])
+    assert comparison.verdict["monitor"] == "loss"
+    assert [p["series"] for p in comparison.pairs] == ["loss"]
+    assert comparison.keep in ("run 1", "run 2")
+    assert "val_loss noise" in str(comparison)

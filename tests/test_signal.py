@@ -161,6 +161,8 @@ def test_one_hot_and_string_labels():
      "task"),
     (np.zeros((20, 3)), np.zeros(20), {"val_error": 1.5}, kcw.ConfigError,
      "val_error"),
+    (np.zeros((20, 3)), np.full((20, 2), 3.0), {}, kcw.InputError,
+     "one target per sample"),
 ])
 def test_bad_input_errors(x, y, kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -213,3 +215,12 @@ def test_codes_and_warning_classes_are_registered():
                       ("model_below_knn", kcw.ModelBelowKnnWarning)):
         assert code in kcw.CODES
         assert warning_class(code) is cls
+
+
+def test_results_repeat():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(700, 80))
+    y = rng.integers(0, 4, size=700)
+    first = kcw.signal_check(x, y, max_samples=400).to_dict()
+    second = kcw.signal_check(x, y, max_samples=400).to_dict()
+    assert first == second
