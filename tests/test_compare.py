@@ -116,6 +116,8 @@ def test_round_trip_and_strict_json():
     text = comparison.to_json()
     back = kcw.Comparison.from_dict(json.loads(text))
     assert back.to_dict() == comparison.to_dict()
+    assert repr(back) == (
+        f"Comparison(names=['run 1', 'run 2'], keep={back.keep!r})")
     assert back.keep == comparison.keep
 
 

@@ -13,7 +13,7 @@ from keras_curvewatch.engine.report import Report
 COMPARISON_FORMAT_VERSION = 1
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Comparison:
     """Several runs side by side, with what differs beyond noise.
 
@@ -85,6 +85,11 @@ class Comparison:
     def to_json(self, indent=2):
         """Returns the comparison as strict JSON text."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def __repr__(self):
+        # Short: the reports behind it hold every curve.
+        return (f"Comparison(names={self.names!r}, "
+                f"keep={self.keep!r})")
 
     def __str__(self):
         from keras_curvewatch.render.compare import render_compare_text
