@@ -29,6 +29,10 @@ from keras_curvewatch.live import warning_types as _warning_types
 _WARNING_NAMES = _warning_types.warning_names()
 globals().update(
     {name: getattr(_warning_types, name) for name in _WARNING_NAMES})
+# Run comparison and the signal check (issue 16).
+from keras_curvewatch.engine.comparison import Comparison
+from keras_curvewatch.engine.compare import compare
+from keras_curvewatch.preflight.signal import signal_check
 
 # Public names that import keras, resolved lazily by `__getattr__`.
 _LAZY = {
@@ -56,6 +60,7 @@ def __getattr__(name):
 __all__ = [
     "CAUSES",
     "CODES",
+    "Comparison",  # issue 16
     "ConfigError",
     "Curves",
     "CurvewatchError",
@@ -67,5 +72,7 @@ __all__ = [
     "Report",
     "SeriesStats",
     "analyze",
+    "compare",  # issue 16
     "load_history",
+    "signal_check",  # issue 16
 ] + sorted(_LAZY) + list(_WARNING_NAMES)

@@ -77,6 +77,19 @@ def build_parser():
         "(default: critical)",
     )
 
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs (CSVLogger files, JSON dumps, TensorBoard "
+        "directories): noise, best epochs, which to keep",
+    )
+    compare.add_argument("paths", nargs="+", metavar="path")
+    compare.add_argument(
+        "--names", help="comma-separated run names, one per path")
+    compare.add_argument(
+        "--format", choices=("text", "json", "html"), default="text")
+    compare.add_argument(
+        "--output", "-o", help="write the comparison here instead of stdout")
+
     lint = sub.add_parser("lint", help="lint a saved .keras model")
     lint.add_argument("path", help="a .keras model file")
     lint.add_argument("--format", choices=("text", "json"), default="text")
@@ -144,6 +157,28 @@ def _cmd_analyze(args):
     return _exit_code(report, args.fail_on)
 
 
+def _cmd_compare(args):
+    from keras_curvewatch.engine.compare import compare
+
+    for path in args.paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+    names = None
+    if args.names:
+        names = [name.strip() for name in args.names.split(",")]
+    comparison = compare(args.paths, names=names)
+    if args.format == "json":
+        text = comparison.to_json()
+    elif args.format == "html":
+        from keras_curvewatch.render.compare import render_compare_page
+
+        text = render_compare_page(comparison)
+    else:
+        text = str(comparison)
+    _emit(text, args.output)
+    return EXIT_OK
+
+
 def _cmd_lint(args):
     from keras_curvewatch.preflight.lint import lint_file
 
@@ -163,7 +198,8 @@ def _cmd_demo(args):
     return EXIT_OK
 
 
-_COMMANDS = {"analyze": _cmd_analyze, "lint": _cmd_lint, "demo": _cmd_demo}
+_COMMANDS = {"analyze": _cmd_analyze, "compare": _cmd_compare,
+             "lint": _cmd_lint, "demo": _cmd_demo}
 
 
 def main(argv=None):

@@ -216,6 +216,15 @@ for _code in (
          "inputs far from unit scale: slow or unstable training"),
     Code("dropout_too_high", LINT, (WARNING,),
          "dropout rates that starve learning"),
+    # The signal check (preflight/signal.py): does the data carry signal,
+    # and does the model reach what nearest neighbours reach?
+    Code("weak_signal", LINT, (WARNING,),
+         "a nearest-neighbours classifier does no better than shuffled "
+         "labels on the inputs: they may carry no signal"),
+    Code("model_below_knn", LINT, (INFO, WARNING),
+         "the model's validation error is worse than a nearest-neighbours "
+         "classifier's on the same inputs: a training problem, not a data "
+         "problem"),
 ):
     register(_code)
 del _code

@@ -84,6 +84,10 @@ class CurveWatch(keras.callbacks.Callback):
             NaN or a divergence spike, and record every change in
             `report.actions` and the `learning_rate` log. `True` uses
             `LRControl()`. Defaults to `False`.
+        signal_check: `(x, y)` or None. At train end, run
+            `keras_curvewatch.signal_check` on these arrays with the final
+            validation error (`weak_signal`, `model_below_knn`); once, never
+            per batch. Defaults to `None`.
 
     Raises:
         ConfigError: if an argument is invalid.
@@ -107,7 +111,7 @@ class CurveWatch(keras.callbacks.Callback):
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False):
+                 display=True, lr_control=False, signal_check=None):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
@@ -141,6 +145,13 @@ class CurveWatch(keras.callbacks.Callback):
         self._session = DiagnosisSession(batch_size, n_train, n_val)
         self._monitor = (MonitorCheck(control.monitor)
                          if control is not None else None)
+        if signal_check is not None and (
+                not isinstance(signal_check, (tuple, list))
+                or len(signal_check) != 2):
+            raise ConfigError(
+                "CurveWatch signal_check must be an (x, y) pair or None. "
+                f"Received {type(signal_check).__name__}.")
+        self.signal_check = signal_check
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
@@ -220,6 +231,15 @@ class CurveWatch(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.disabled and self.report is not None and self._chief:
             try:
+                if self.signal_check is not None:  # issue 16, once per fit
+                    from keras_curvewatch.preflight.signal_findings import (
+                        add_signal_check)
+
+                    check = add_signal_check(
+                        self.report, self.model, self.history,
+                        *self.signal_check,
+                        n_val=self._session.measured.get("n_val"))
+                    self._session.merge(self.report, extra=check.findings)
                 # The end-of-run findings held back during training.
                 raised = self._notifier.notify(
                     self.report.findings, shown_live=self._live is not None)

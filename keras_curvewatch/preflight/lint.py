@@ -30,7 +30,7 @@ _INPUT_PREPROCESSING = (
 
 
 def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
-         shuffle=True):
+         shuffle=True, signal=False):
     """Checks a model and its training data for mistakes that show in the
     curves, before training.
 
@@ -56,6 +56,10 @@ def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
         batch_size: int or None. The `batch_size` for `fit`.
         validation_split: float or None. The `validation_split` for `fit`.
         shuffle: bool. The `shuffle` for `fit`. Defaults to `True`.
+        signal: bool. Also run `keras_curvewatch.signal_check(x, y)`: does
+            a nearest-neighbours classifier beat chance on `x` (the model
+            is not trained yet, so only `weak_signal`)? Defaults to
+            `False`.
 
     Returns:
         list of `Finding`, most severe first.
@@ -75,17 +79,19 @@ def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
     """
     return lint_report(
         model, x, y, batch_size=batch_size,
-        validation_split=validation_split, shuffle=shuffle,
+        validation_split=validation_split, shuffle=shuffle, signal=signal,
     ).findings
 
 
 def lint_report(model, x=None, y=None, *, batch_size=None,
-                validation_split=None, shuffle=True, source="lint"):
+                validation_split=None, shuffle=True, source="lint",
+                signal=False):
     """Like `lint`, but returns a `Report` whose `notes` say what could not
     be inspected and whose `context` holds the run context used.
 
     Args:
-        model, x, y, batch_size, validation_split, shuffle: as for `lint`.
+        model, x, y, batch_size, validation_split, shuffle, signal: as for
+            `lint`.
         source: str. The report's `source`. Defaults to `"lint"`.
 
     Returns:
@@ -126,6 +132,8 @@ def lint_report(model, x=None, y=None, *, batch_size=None,
     from keras_curvewatch.engine.rules.context import context_findings
 
     findings += context_findings(ctx)
+    if signal and x is not None and y is not None:  # issue 16
+        findings += _guarded(notes, "signal", lambda: _signal(x, y, notes))
     return Report(findings=findings, context=ctx.to_dict(), notes=notes,
                   source=source)
 
@@ -168,6 +176,14 @@ def lint_file(path):
             "@keras.saving.register_keras_serializable()."
         ) from exc
     return lint_report(model, source=path)
+
+
+def _signal(x, y, notes):
+    from keras_curvewatch.preflight.signal import signal_check
+
+    check = signal_check(x, y)
+    notes.extend(check.notes)
+    return check.findings
 
 
 def _known_from(batch_size, validation_split, n_train, info):
