@@ -38,6 +38,11 @@ LOOSE_ACCURACY_PER_CLASS = 0.5
 # 1/K for many classes) of 1/K: two standard errors of 400 samples.
 TIGHT_ACCURACY = 0.05
 TIGHT_ACCURACY_PER_CLASS = 0.25
+# A validation loss at chance while the training loss ends a quarter or
+# more below ln K is memorising, not a dead network: that is overfitting
+# (LABELLING.md: "not_learning" is about the loss, "overfitting" about a
+# widening gap), so the validation curve alone never claims not_learning.
+TRAIN_ESCAPED_CHANCE = 0.25
 # Chaotic start: before settling, the loss moved by 10 % of its level or
 # more from one epoch to the next (a collapse, not a slow creep).
 CHAOTIC_STEP = 0.10
@@ -160,6 +165,8 @@ def not_learning_rule(inp):
         return [_finding(inp, names[0], what, {}, None)]
     for name in names:
         chance = _chance(inp, name)
+        if chance is not None and _train_escaped(inp, name, chance[0]):
+            chance = None
         if chance is not None:
             k, share, metric, by_loss = chance
             what = (f"{name} and {metric} sit at the chance level of {k} "
@@ -182,6 +189,18 @@ def not_learning_rule(inp):
             return [_finding(inp, name, what,
                              {"relative_improvement": improvement}, None)]
     return []
+
+
+def _train_escaped(inp, name, k):
+    """True when `name` is the validation loss and the training loss ends
+    well below the chance level ln K: the training side learned."""
+    if name != inp.val_loss or inp.loss is None:
+        return False
+    train = stats.finite(inp.values(inp.loss))
+    if not len(train):
+        return False
+    end = float(np.median(train[-max(1, len(train) // 5):]))
+    return end < (1.0 - TRAIN_ESCAPED_CHANCE) * math.log(k)
 
 
 def _finding(inp, name, what, evidence, k):
