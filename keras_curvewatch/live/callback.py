@@ -232,7 +232,7 @@ class CurveWatch(keras.callbacks.Callback):
         if not self.disabled and self.report is not None and self._chief:
             try:
                 if self.signal_check is not None:  # issue 16, once per fit
-                    from keras_curvewatch.preflight.signal_findings import (
+                    from keras_curvewatch.preflight.signal_live import (
                         add_signal_check)
 
                     check = add_signal_check(
