@@ -86,7 +86,7 @@ def test_small_batch_and_overparameterized_warn_with_no_arguments():
 
 
 def test_batch_statistics_go_into_history_and_csv_logger(tmp_path):
-    watch = CurveWatch()
+    watch = CurveWatch(log_batch_stats=True)
     path = str(tmp_path / "log.csv")
     history, _ = _fit(_model(), watch, epochs=3,
                       extra=[keras.callbacks.CSVLogger(path)])

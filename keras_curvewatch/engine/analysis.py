@@ -10,12 +10,16 @@ import warnings
 
 import numpy as np
 
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.curves import KEY_ALIASES
 from keras_curvewatch.engine.curves import Curves
-from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.engine.curves import pad_validation
+from keras_curvewatch.engine.curves import validation_gaps
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
+from keras_curvewatch.engine.rules import merge_findings
 from keras_curvewatch.engine.rules import run_rules
 from keras_curvewatch.engine.series import describe_series
 from keras_curvewatch.engine.series import is_curve
@@ -23,6 +27,16 @@ from keras_curvewatch.engine.series import pick_curves
 
 # Per-batch losses kept in the report for plots; older ones are dropped.
 MAX_BATCH_LOSSES_IN_REPORT = 20000
+
+_GAPS_NOTE = (
+    "{names} measured every {freq} epochs (fit(validation_freq={freq})); "
+    "the epochs in between are not measured, not NaN."
+)
+_SHORT_NOTE = (
+    "Only {n} epoch(s): too short to judge the curves' shape (trend and "
+    "noise need at least {minimum}); only NaN/inf and the run context "
+    "were checked."
+)
 
 
 def analyze(
@@ -78,9 +92,18 @@ def analyze(
     report.best_epoch
     ```
     """
-    from keras_curvewatch.io.history import load_history
-
-    curves = source if isinstance(source, Curves) else load_history(source)
+    owner = "analyze"
+    batch_size = arguments.count(batch_size, "batch_size", owner)
+    n_train = arguments.count(n_train, "n_train", owner)
+    n_val = arguments.count(n_val, "n_val", owner)
+    n_params = arguments.count(n_params, "n_params", owner, minimum=0)
+    steps_per_epoch = arguments.count(steps_per_epoch, "steps_per_epoch",
+                                      owner)
+    if layers is not None:
+        layers = list(arguments.layer_names(layers, owner))
+    model = arguments.model(model, owner)
+    batch_losses = arguments.batch_losses(batch_losses, owner)
+    curves = _load(source)
     if batch_losses is None:
         batch_losses, steps_per_epoch = _tensorboard_batch_losses(
             source, curves, steps_per_epoch)
@@ -95,6 +118,44 @@ def analyze(
         steps_per_epoch=steps_per_epoch,
     )
     return diagnose(curves, context, batch_losses=batch_losses)
+
+
+def _load(source):
+    """Loads `source` into `Curves`, checking History-like dicts first and
+    placing the validation values of `fit(validation_freq=k)` (shorter
+    `val_*` lists) at the epochs where they were measured."""
+    import collections.abc
+
+    from keras_curvewatch.io.history import load_history
+
+    if isinstance(source, Curves):
+        return source
+    mapping, epochs, name = None, None, "dict"
+    if isinstance(source, collections.abc.Mapping):
+        mapping = source
+    elif isinstance(getattr(source, "history", None),
+                    collections.abc.Mapping) and not isinstance(
+                        source, (str, bytes)):
+        mapping, name = source.history, "History"
+        epochs = getattr(source, "epoch", None)
+        arguments.history_epochs(epochs, name)
+    if mapping is None:
+        return load_history(source)
+    arguments.history_values(mapping, name)
+    padded, gaps, freq = pad_validation(mapping, epochs)
+    if not gaps:
+        return load_history(source)
+    if epochs is not None and "epoch" not in padded:
+        padded = dict(padded, epoch=list(epochs))
+    curves = load_history(padded)
+    curves.source = name
+    if curves.n_epochs == len(next(iter(gaps.values()))):
+        curves.gaps = {
+            (key if key in curves else KEY_ALIASES.get(key, key)): mask
+            for key, mask in gaps.items()}
+        curves.notes.append(_GAPS_NOTE.format(names=", ".join(gaps),
+                                              freq=freq))
+    return curves
 
 
 def _tensorboard_batch_losses(source, curves, steps_per_epoch):
@@ -155,11 +216,6 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
     if n_train is None and steps_per_epoch and batch_size:
         n_train = int(steps_per_epoch) * int(batch_size)
         known_from["n_train"] = "inferred"
-    if layers is not None and isinstance(layers, str):
-        raise ConfigError(
-            "layers must be a list of layer class names, e.g. "
-            f"['LSTM', 'Dense']. Received the string {layers!r}."
-        )
     return RunContext(
         batch_size=batch_size,
         n_train=n_train,
@@ -177,12 +233,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
 def _as_losses(batch_losses):
     """Per-batch losses (floats, numpy or backend scalars) as a flat
     float64 array, or None."""
-    if batch_losses is None:
-        return None
-    return np.asarray(
-        [float(v) for v in np.asarray(batch_losses, dtype=object).ravel()],
-        dtype=np.float64,
-    )
+    return arguments.batch_losses(batch_losses, "diagnose")
 
 
 def _batch_stats(losses, steps_per_epoch):
@@ -217,30 +268,22 @@ def diagnose(curves, context, batch_losses=None):
 
 def _diagnose(curves, context, batch_losses=None):
     names = [name for name in curves.keys() if is_curve(name)]
-    series = {
-        name: describe_series(name, curves.get(name), curves.epochs)
-        for name in names
-    }
     loss, val_loss, metric, val_metric = pick_curves(names)
     batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
-    inp = RuleInput(
-        curves=curves,
-        series=series,
-        context=context,
-        batch=batch,
-        loss=loss,
-        val_loss=val_loss,
-        metric=metric,
-        val_metric=val_metric,
-    )
-    findings = run_rules(inp)
+    gaps, freq = validation_gaps(curves)
+    series, findings = _run_views(curves, names, gaps, context, batch)
     monitor = _monitor(series, val_loss, val_metric, loss)
     best = raw_best = None
     if monitor is not None:
         best = series[monitor].smoothed_best_epoch
         raw_best = series[monitor].raw_best_epoch
     notes = list(curves.notes)
+    if freq is not None:
+        notes.append(_GAPS_NOTE.format(names=", ".join(gaps), freq=freq))
+    if 0 < curves.n_epochs < stats.MIN_POINTS_TREND:
+        notes.append(_SHORT_NOTE.format(n=curves.n_epochs,
+                                        minimum=stats.MIN_POINTS_TREND))
     if val_loss is None and val_metric is None:
         notes.append(
             "No validation curves: overfitting and validation noise were "
@@ -270,6 +313,37 @@ def _diagnose(curves, context, batch_losses=None):
         source=curves.source,
         batch=report_batch,
     )
+
+
+def _run_views(curves, names, gaps, context, batch):
+    """Describes the curves and runs the rules; returns `(series,
+    findings)`.
+
+    Validation measured every k epochs (`validation_freq`) has gaps: the
+    training curves are judged on every epoch, the validation curves (and
+    how they compare with training) on the epochs where validation ran, so
+    an unmeasured epoch is never read as NaN.
+    """
+    def run(view, view_names):
+        series = {name: describe_series(name, view.get(name), view.epochs)
+                  for name in view_names}
+        loss, val_loss, metric, val_metric = pick_curves(view_names)
+        return series, run_rules(RuleInput(
+            curves=view, series=series, context=context, batch=batch,
+            loss=loss, val_loss=val_loss, metric=metric,
+            val_metric=val_metric))
+
+    if not gaps:
+        return run(curves, names)
+    train_names = [name for name in names if name not in gaps]
+    series, findings = run(curves.without(gaps), train_names)
+    rows = ~next(iter(gaps.values()))
+    val_series, val_findings = run(curves.select(rows), names)
+    for name in names:
+        if name in gaps:
+            series[name] = val_series[name]
+    findings += [f for f in val_findings if f.series in gaps]
+    return series, merge_findings(findings)
 
 
 def _monitor(series, val_loss, val_metric, loss):

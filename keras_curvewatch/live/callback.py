@@ -15,6 +15,7 @@ import keras
 
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live import loss_tap
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine.analysis import analyze
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.curves import rename_aliases
@@ -27,6 +28,7 @@ from keras_curvewatch.engine.floats import encode_float
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
+from keras_curvewatch.live.warning_types import debug_requested
 from keras_curvewatch.live.warning_types import Notifier
 
 # Per-batch losses kept on the host for the per-batch diagnoses: about
@@ -52,7 +54,8 @@ class CurveWatch(keras.callbacks.Callback):
     step (whatever `steps_per_execution` is) and read back once per epoch.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
-    `loss_batch_min`, `loss_batch_max`) are added to the epoch logs, so
+    `loss_batch_min`, `loss_batch_max`) are in `report` and `history`;
+    with `log_batch_stats=True` they are also added to the epoch logs, so
     History, CSVLogger and TensorBoard record them. It never breaks
     training: an internal error becomes one `CurvewatchDisabledWarning` and
     the callback switches itself off.
@@ -84,6 +87,10 @@ class CurveWatch(keras.callbacks.Callback):
             Defaults to `None`.
         display: bool. Show the report live in a notebook. Defaults to
             `True`.
+        log_batch_stats: bool. Add the per-batch statistics to the epoch
+            logs (and so to the progress bar, History, CSVLogger and
+            TensorBoard). Defaults to `False`: they stay out of the
+            progress bar and are kept in `report`.
         lr_control: bool or `keras_curvewatch.LRControl`. Lower the
             learning rate when the curves say it is too high (noise-aware
             plateau, oscillation, spikes), roll back to the best weights on
@@ -113,34 +120,22 @@ class CurveWatch(keras.callbacks.Callback):
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False):
+                 display=True, lr_control=False, log_batch_stats=False):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
 
         control = as_control(lr_control)
         self._lr = LRController(control) if control is not None else None
-        for name, value in (("batch_size", batch_size), ("n_train", n_train),
-                            ("n_val", n_val)):
-            if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int)
-                    or value < 1):
-                raise ConfigError(
-                    f"CurveWatch {name} must be a positive int or None. "
-                    f"Received {name}={value!r}."
-                )
-        if backup_dir is not None and not isinstance(backup_dir,
-                                                     (str, os.PathLike)):
-            backup_dir = getattr(backup_dir, "backup_dir", None)
-            if backup_dir is None:
-                raise ConfigError(
-                    "CurveWatch backup_dir must be a path or a "
-                    "keras.callbacks.BackupAndRestore. Received "
-                    f"backup_dir={backup_dir!r}."
-                )
+        batch_size, n_train, n_val = (
+            arguments.count(value, name, "CurveWatch") for name, value in (
+                ("batch_size", batch_size), ("n_train", n_train),
+                ("n_val", n_val)))
+        backup_dir = _backup_path(backup_dir)
         self.batch_size = batch_size
         self.n_train = n_train
         self.n_val = n_val
+        self.log_batch_stats = bool(log_batch_stats)
         self.per_batch = bool(per_batch)
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.display = bool(display)
@@ -159,6 +154,7 @@ class CurveWatch(keras.callbacks.Callback):
         self.resumed_at = None
         self._chief = True
         self._epochs = []
+        self._gaps = {}  # val_* key -> rows where validation did not run
         self._epoch_batch_losses = []
         self._measured = {}
         self._notes = []
@@ -239,8 +235,9 @@ class CurveWatch(keras.callbacks.Callback):
         if batch_stats is not None:
             for key, value in batch_stats.to_logs().items():
                 if key not in logs:  # Never overwrite what Keras wrote.
-                    logs[key] = value
                     entry[key] = value
+                    if self.log_batch_stats:  # Else kept off the progbar.
+                        logs[key] = value
         self._append(epoch, entry)
         self.report = self._amend_report(epoch, logs, self._diagnose())
         if self._chief:
@@ -309,8 +306,12 @@ class CurveWatch(keras.callbacks.Callback):
         for key in entry:
             if key not in self.history:
                 self.history[key] = [math.nan] * n
+                if key.startswith("val_") and n:  # validation_freq > 1
+                    self._gaps[key] = list(range(n))
         for key, values in self.history.items():
             values.append(entry.get(key, math.nan))
+            if key not in entry and key.startswith("val_"):
+                self._gaps.setdefault(key, []).append(n)
         self._epochs.append(int(epoch))
 
     def _diagnose(self):
@@ -320,9 +321,12 @@ class CurveWatch(keras.callbacks.Callback):
             batch_losses = [v for e in self._epoch_batch_losses for v in e]
         steps = (self.params or {}).get("steps") or measured.get(
             "steps_per_epoch")
+        n = len(self._epochs)
+        gaps = {key: [row in set(rows) for row in range(n)]
+                for key, rows in rename_aliases(self._gaps).items()}
         curves = Curves(values=rename_aliases(self.history),
                         epochs=list(self._epochs),
-                        source="CurveWatch")
+                        source="CurveWatch", gaps=gaps)
         report = analyze(
             curves,
             batch_size=self.batch_size or measured.get("batch_size"),
@@ -348,7 +352,10 @@ class CurveWatch(keras.callbacks.Callback):
             f"training goes on. {type(error).__name__}: {error}"
         )
         try:
-            logging.getLogger(LOGGER_NAME).error(message, exc_info=error)
+            # One line; the traceback only when asked for (see
+            # warning_types.debug_requested).
+            logging.getLogger(LOGGER_NAME).error(
+                message, exc_info=error if debug_requested() else None)
             warnings.warn(message, CurvewatchDisabledWarning, stacklevel=2)
         except Exception:  # e.g. warnings turned into errors: stay silent.
             pass
@@ -365,6 +372,7 @@ class CurveWatch(keras.callbacks.Callback):
             "epoch_batch_losses": [[encode_float(v) for v in e]
                                    for e in self._epoch_batch_losses],
             "measured": dict(self._measured),
+            "gaps": {k: list(rows) for k, rows in self._gaps.items()},
             "notifier": self._notifier.get_state(),
             "lr_control": (self._lr.get_state() if self._lr is not None
                            else None),
@@ -384,6 +392,8 @@ class CurveWatch(keras.callbacks.Callback):
         self._epoch_batch_losses = [[decode_float(v) for v in e]
                                     for e in losses]
         self._measured = dict(state.get("measured", {}))
+        self._gaps = {k: [int(r) for r in rows if int(r) < keep]
+                      for k, rows in state.get("gaps", {}).items()}
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.
         self._pending_lr_state = state.get("lr_control")
@@ -405,6 +415,20 @@ class CurveWatch(keras.callbacks.Callback):
                 f"state covers {len(kept)} epochs; the missing ones are not "
                 "in the report."
             )
+
+
+def _backup_path(backup_dir):
+    """`backup_dir=` as a str: a path, or a `BackupAndRestore`'s."""
+    if backup_dir is None or isinstance(backup_dir, (str, os.PathLike)):
+        return backup_dir
+    path = getattr(backup_dir, "backup_dir", None)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(
+            "CurveWatch received backup_dir="
+            f"{arguments.short(backup_dir)} ({type(backup_dir).__name__}); "
+            "expected a path (str or os.PathLike), a "
+            "keras.callbacks.BackupAndRestore or None.")
+    return path
 
 
 def _create_live_display():
