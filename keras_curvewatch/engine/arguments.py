@@ -195,8 +195,7 @@ def model(value, owner="analyze"):
     if isinstance(getattr(value, "history", None), collections.abc.Mapping):
         raise ConfigError(
             f"{_received(owner, 'model', value)}, a training History; "
-            "expected a keras.Model. Pass the History as the first "
-            "argument and its model as model=history.model."
+            "expected a keras.Model (a History's model is history.model)."
         )
     if isinstance(value, (str, bytes, numbers.Number)) or not (
             hasattr(value, "layers") and hasattr(value, "trainable_weights")):

@@ -36,6 +36,9 @@ LINT_CODES = (
     "class_imbalance",
     "unscaled_inputs",
     "dropout_too_high",
+    # Pre-flight data checks on x and y (issue 14).
+    "nonfinite_inputs",
+    "single_class",
 )
 CODES = CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES
 

@@ -167,6 +167,14 @@ class DropoutTooHighWarning(CurveWarning):
     """Dropout rates that starve learning (`dropout_too_high`)."""
 
 
+class NonfiniteInputsWarning(CurveWarning):
+    """NaN or inf in the training inputs or targets (`nonfinite_inputs`)."""
+
+
+class SingleClassWarning(CurveWarning):
+    """Classification targets with one class only (`single_class`)."""
+
+
 class CurvewatchDisabledWarning(RuntimeWarning):
     """Curvewatch hit an internal error and switched itself off; training
     goes on."""
@@ -193,6 +201,8 @@ WARNING_CLASSES = {
     "class_imbalance": ClassImbalanceWarning,
     "unscaled_inputs": UnscaledInputsWarning,
     "dropout_too_high": DropoutTooHighWarning,
+    "nonfinite_inputs": NonfiniteInputsWarning,
+    "single_class": SingleClassWarning,
 }
 
 

@@ -2,6 +2,8 @@
 
 import math
 
+from keras_curvewatch.engine.stats import MIN_POINTS_TREND
+
 _MARK = {"critical": "[CRITICAL]", "warning": "[WARNING] ", "info": "[info]    "}
 
 
@@ -30,7 +32,8 @@ def render_text(report, max_evidence=6):
     title = f"keras_curvewatch report: {report.source or 'training run'}"
     lines.append(title)
     lines.append("=" * min(len(title), 78))
-    lines.append(f"Epochs analysed: {report.n_epochs}")
+    if report.series or report.n_epochs:  # A lint report has no curves.
+        lines.append(f"Epochs analysed: {report.n_epochs}")
     if report.monitor is not None:
         lines.append(
             f"Recommended epoch: {report.best_epoch} (smoothed "
@@ -47,7 +50,13 @@ def render_text(report, max_evidence=6):
         lines.append(f"Context: {shown}")
     if not report.findings:
         lines.append("")
-        lines.append("No findings: the curves look healthy.")
+        if not report.series:
+            lines.append("No findings.")
+        elif report.n_epochs < MIN_POINTS_TREND:
+            lines.append(f"No findings, but {report.n_epochs} epoch(s) are "
+                         "too few to judge the curves.")
+        else:
+            lines.append("No findings: the curves look healthy.")
     for finding in report.findings:
         lines.append("")
         where = []
