@@ -80,6 +80,21 @@ def count(value, name, owner, *, minimum=1):
     return whole
 
 
+def flag(value, name, owner):
+    """Checks a bool argument (`display`, `per_batch`...).
+
+    Returns:
+        The value as a `bool`.
+
+    Raises:
+        ConfigError: if it is not True or False.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(
+            f"{_received(owner, name, value)}; expected True or False.")
+    return bool(value)
+
+
 def fraction(value, name, owner):
     """Checks an optional fraction in [0, 1) such as `validation_split`.
 
@@ -150,6 +165,10 @@ def batch_losses(value, owner="analyze"):
             hasattr(value, "__len__") or hasattr(value, "__array__")):
         raise ConfigError(
             f"{_received(owner, 'batch_losses', value)}; {expected}.")
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):  # numpy would make 1.0 of True.
+            if isinstance(item, (bool, np.bool_, str, bytes)):
+                _batch_loss(item, index, owner, expected)
     try:
         array = np.asarray(value)
     except (ValueError, TypeError):  # numpy: inhomogeneous shape.
@@ -185,10 +204,12 @@ def _batch_loss(item, index, owner, expected):
 
 
 def model(value, owner="analyze"):
-    """Checks `model=`: None or something shaped like a `keras.Model`.
+    """Checks `model=`: None or something shaped like a `keras.Model`
+    (a layer is let through: lint describes what it can of it).
 
     Raises:
-        ConfigError: if it is a History, a string, or has no layers.
+        ConfigError: if it is a History, a string, a number, or has no
+            weights to train.
     """
     if value is None:
         return None
@@ -197,8 +218,8 @@ def model(value, owner="analyze"):
             f"{_received(owner, 'model', value)}, a training History; "
             "expected a keras.Model (a History's model is history.model)."
         )
-    if isinstance(value, (str, bytes, numbers.Number)) or not (
-            hasattr(value, "layers") and hasattr(value, "trainable_weights")):
+    if isinstance(value, (str, bytes, numbers.Number)) or not hasattr(
+            value, "trainable_weights"):
         raise ConfigError(
             f"{_received(owner, 'model', value)}; expected a keras.Model "
             "(or None).")

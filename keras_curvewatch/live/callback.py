@@ -135,10 +135,11 @@ class CurveWatch(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.n_train = n_train
         self.n_val = n_val
-        self.log_batch_stats = bool(log_batch_stats)
-        self.per_batch = bool(per_batch)
+        self.log_batch_stats = arguments.flag(
+            log_batch_stats, "log_batch_stats", "CurveWatch")
+        self.per_batch = arguments.flag(per_batch, "per_batch", "CurveWatch")
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
-        self.display = bool(display)
+        self.display = arguments.flag(display, "display", "CurveWatch")
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None

@@ -106,7 +106,8 @@ def lint_report(model, x=None, y=None, *, batch_size=None,
     batch_size = arguments.count(batch_size, "batch_size", "lint")
     validation_split = arguments.fraction(validation_split,
                                           "validation_split", "lint")
-    if not isinstance(shuffle, (bool, np.bool_)) and shuffle != "batch":
+    if not isinstance(shuffle, (bool, np.bool_)) and not (
+            isinstance(shuffle, str) and shuffle == "batch"):
         raise ConfigError(
             f"lint received shuffle={arguments.short(shuffle)}; expected "
             "True or False, as for fit().")
