@@ -65,8 +65,10 @@ class CurveWatch(keras.callbacks.Callback):
     installed at the first `fit` and reused by later ones. A custom
     `train_step` that never calls `compute_loss` gets no per-batch
     statistics; the report then says so and uses the epoch logs alone.
-    Place CurveWatch before `CSVLogger` and `TensorBoard` in `callbacks`
-    so that they record its statistics.
+    With `log_batch_stats=True`, place CurveWatch before `CSVLogger` and
+    `TensorBoard` in `callbacks` so that they record its statistics. With
+    `fit(validation_freq=k)`, the epochs without validation are gaps in the
+    validation curves, not NaN.
 
     Args:
         batch_size: int or None. Training batch size. Defaults to `None`:
