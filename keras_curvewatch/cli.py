@@ -147,10 +147,12 @@ def _cmd_analyze(args):
 
 def _import_keras_quietly():
     """Imports keras (and its backend, finding its devices) without
-    TensorFlow's start-up log lines. TF_CPP_MIN_LOG_LEVEL hides most of them; the few that the C++
-    runtime writes before its logging is set up bypass it, so the process's
-    stderr is parked in a temporary file during the import and shown only
-    if the import fails."""
+    TensorFlow's start-up log lines.
+
+    TF_CPP_MIN_LOG_LEVEL hides most of them; the few that the C++ runtime
+    writes before its logging is set up bypass it, so the process's stderr
+    is parked in a temporary file meanwhile and shown only if the import
+    fails."""
     import tempfile
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
