@@ -12,6 +12,7 @@ import sys
 import warnings
 
 import keras
+import numpy as np
 
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live import loss_tap
@@ -324,9 +325,10 @@ class CurveWatch(keras.callbacks.Callback):
             batch_losses = [v for e in self._epoch_batch_losses for v in e]
         steps = (self.params or {}).get("steps") or measured.get(
             "steps_per_epoch")
-        n = len(self._epochs)
-        gaps = {key: [row in set(rows) for row in range(n)]
-                for key, rows in rename_aliases(self._gaps).items()}
+        gaps = {}
+        for key, rows in rename_aliases(self._gaps).items():
+            gaps[key] = np.zeros(len(self._epochs), dtype=bool)
+            gaps[key][rows] = True
         curves = Curves(values=rename_aliases(self.history),
                         epochs=list(self._epochs),
                         source="CurveWatch", gaps=gaps)

@@ -250,6 +250,10 @@ def _arrays(x):
     for name, value in items:
         if not hasattr(value, "shape") or not hasattr(value, "dtype"):
             return []
+        if not np.ndim(value):
+            raise ConfigError(
+                f"lint received {name}={arguments.short(value)}, a scalar; "
+                "expected an array with one row per sample, as for fit().")
         arrays.append((str(name), np.asarray(value)))
     return arrays
 
@@ -258,6 +262,10 @@ def _to_arrays(y):
     """`[("y", array)]` for an array-like `y`, else `[]`."""
     if y is None or not hasattr(y, "shape") or not hasattr(y, "dtype"):
         return []
+    if not np.ndim(y):
+        raise ConfigError(
+            f"lint received y={arguments.short(y)}, a scalar; expected an "
+            "array with one target per sample, as for fit().")
     return [("y", np.asarray(y))]
 
 
