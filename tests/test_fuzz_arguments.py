@@ -101,6 +101,20 @@ def test_analyze_history_dict_values(loss, epochs):
         assert isinstance(report, Report)
 
 
+@FUZZ
+@given(source=st.dictionaries(
+    st.sampled_from(["loss", "val_loss", "accuracy", "val_accuracy",
+                     "epoch", "lr", "val_acc"]),
+    st.one_of(history_values, garbage), min_size=1, max_size=5))
+def test_analyze_history_dicts_of_any_shape(source):
+    try:
+        report = kcw.analyze(source)
+    except InputError as error:
+        assert "expected" in str(error).lower(), str(error)
+    else:
+        assert isinstance(report, Report)
+
+
 CURVEWATCH_ARGS = ("batch_size", "n_train", "n_val", "warn", "per_batch",
                    "backup_dir", "display", "lr_control", "log_batch_stats")
 

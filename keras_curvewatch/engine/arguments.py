@@ -28,6 +28,9 @@ MAX_FLOAT = float(np.finfo(np.float64).max)
 # Epoch labels above 2**53 cannot be told apart as float64 (JSON numbers);
 # no run has that many epochs.
 MAX_EPOCH = 2 ** 53
+# Per-epoch values nested deeper than this are not arrays a metric logs;
+# the loader rejects them, so they are not searched further here.
+MAX_NESTING = 8
 
 
 def short(value, limit=60):
@@ -254,8 +257,13 @@ def history_values(mapping, source):
             _history_value(item, key, index, source, epoch_key)
 
 
-def _history_value(item, key, index, source, epoch_key):
+def _history_value(item, key, index, source, epoch_key, depth=0):
     where = f"{source}: key {short(key)}, value {index}"
+    if isinstance(item, (list, tuple)) and depth < MAX_NESTING:
+        # A per-epoch array (several outputs): check what is inside.
+        for inner in item:
+            _history_value(inner, key, index, source, epoch_key, depth + 1)
+        return
     if isinstance(item, (bool, np.bool_, collections.abc.Set)):
         raise InputError(
             f"{where}: found {short(item)} ({type(item).__name__}); "
