@@ -13,9 +13,6 @@ import numpy as np
 from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.context import RunContext
-from keras_curvewatch.engine.curves import KEY_ALIASES
-from keras_curvewatch.engine.curves import Curves
-from keras_curvewatch.engine.curves import pad_validation
 from keras_curvewatch.engine.curves import validation_gaps
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
@@ -24,14 +21,12 @@ from keras_curvewatch.engine.rules import run_rules
 from keras_curvewatch.engine.series import describe_series
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
+from keras_curvewatch.engine.sources import GAPS_NOTE
+from keras_curvewatch.engine.sources import load_source
 
 # Per-batch losses kept in the report for plots; older ones are dropped.
 MAX_BATCH_LOSSES_IN_REPORT = 20000
 
-_GAPS_NOTE = (
-    "{names} measured every {freq} epochs (fit(validation_freq={freq})); "
-    "the epochs in between are not measured, not NaN."
-)
 _SHORT_NOTE = (
     "Only {n} epoch(s): too short to judge the curves' shape (trend and "
     "noise need at least {minimum}); only NaN/inf and the run context "
@@ -103,7 +98,7 @@ def analyze(
         layers = list(arguments.layer_names(layers, owner))
     model = arguments.model(model, owner)
     batch_losses = arguments.batch_losses(batch_losses, owner)
-    curves = _load(source)
+    curves = load_source(source)
     if batch_losses is None:
         batch_losses, steps_per_epoch = _tensorboard_batch_losses(
             source, curves, steps_per_epoch)
@@ -118,44 +113,6 @@ def analyze(
         steps_per_epoch=steps_per_epoch,
     )
     return diagnose(curves, context, batch_losses=batch_losses)
-
-
-def _load(source):
-    """Loads `source` into `Curves`, checking History-like dicts first and
-    placing the validation values of `fit(validation_freq=k)` (shorter
-    `val_*` lists) at the epochs where they were measured."""
-    import collections.abc
-
-    from keras_curvewatch.io.history import load_history
-
-    if isinstance(source, Curves):
-        return source
-    mapping, epochs, name = None, None, "dict"
-    if isinstance(source, collections.abc.Mapping):
-        mapping = source
-    elif isinstance(getattr(source, "history", None),
-                    collections.abc.Mapping) and not isinstance(
-                        source, (str, bytes)):
-        mapping, name = source.history, "History"
-        epochs = getattr(source, "epoch", None)
-        arguments.history_epochs(epochs, name)
-    if mapping is None:
-        return load_history(source)
-    arguments.history_values(mapping, name)
-    padded, gaps, freq = pad_validation(mapping, epochs)
-    if not gaps:
-        return load_history(source)
-    if epochs is not None and "epoch" not in padded:
-        padded = dict(padded, epoch=list(epochs))
-    curves = load_history(padded)
-    curves.source = name
-    if curves.n_epochs == len(next(iter(gaps.values()))):
-        curves.gaps = {
-            (key if key in curves else KEY_ALIASES.get(key, key)): mask
-            for key, mask in gaps.items()}
-        curves.notes.append(_GAPS_NOTE.format(names=", ".join(gaps),
-                                              freq=freq))
-    return curves
 
 
 def _tensorboard_batch_losses(source, curves, steps_per_epoch):
@@ -280,7 +237,7 @@ def _diagnose(curves, context, batch_losses=None):
         raw_best = series[monitor].raw_best_epoch
     notes = list(curves.notes)
     if freq is not None:
-        notes.append(_GAPS_NOTE.format(names=", ".join(gaps), freq=freq))
+        notes.append(GAPS_NOTE.format(names=", ".join(gaps), freq=freq))
     if 0 < curves.n_epochs < stats.MIN_POINTS_TREND:
         notes.append(_SHORT_NOTE.format(n=curves.n_epochs,
                                         minimum=stats.MIN_POINTS_TREND))
