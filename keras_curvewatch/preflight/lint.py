@@ -41,8 +41,8 @@ def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
     curves, before training.
 
     Checks `relu_before_softmax`, `logits_mismatch` and `dropout_too_high`
-    on the model; `class_imbalance`, `unscaled_inputs` and
-    `unshuffled_data` on `x` and `y`; `small_batch`, `overparameterized`
+    on the model; `nonfinite_inputs`, `single_class`, `class_imbalance`,
+    `unscaled_inputs` and `unshuffled_data` on `x` and `y`; `small_batch`, `overparameterized`
     and `small_validation_set` on the run context.
 
     Limits: Sequential and Functional models, nested at any depth, are read
