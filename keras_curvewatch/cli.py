@@ -44,6 +44,10 @@ def build_parser():
         description="Diagnose Keras training curves: are they healthy, why "
         "do they fluctuate, and what to do about it.",
     )
+    from keras_curvewatch import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"curvewatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -179,7 +183,45 @@ def _cmd_compare(args):
     return EXIT_OK
 
 
+def _import_keras_quietly():
+    """Imports keras (and its backend, finding its devices) without
+    TensorFlow's start-up log lines.
+
+    TF_CPP_MIN_LOG_LEVEL hides most of them; the few that the C++ runtime
+    writes before its logging is set up bypass it, so the process's stderr
+    is parked in a temporary file meanwhile and shown only if the import
+    fails."""
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # No file descriptor 2 (embedded interpreter).
+        import keras  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                # Device discovery logs its own lines (cuInit) on first use.
+                tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _cmd_lint(args):
+    _import_keras_quietly()
     from keras_curvewatch.preflight.lint import lint_file
 
     report = lint_file(args.path)

@@ -10,10 +10,11 @@ callback does epoch by epoch. Imports neither keras nor tensorflow (a
 
 import os
 
-from keras_curvewatch.engine.curves import Curves
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine.diagnosis import build_context
 from keras_curvewatch.engine.diagnosis import diagnose  # noqa: F401
 from keras_curvewatch.engine.session import DiagnosisSession
+from keras_curvewatch.engine.sources import load_source
 from keras_curvewatch.errors import InputError
 
 
@@ -71,9 +72,18 @@ def analyze(
     report.best_epoch
     ```
     """
-    from keras_curvewatch.io.history import load_history
-
-    curves = source if isinstance(source, Curves) else load_history(source)
+    owner = "analyze"
+    batch_size = arguments.count(batch_size, "batch_size", owner)
+    n_train = arguments.count(n_train, "n_train", owner)
+    n_val = arguments.count(n_val, "n_val", owner)
+    n_params = arguments.count(n_params, "n_params", owner, minimum=0)
+    steps_per_epoch = arguments.count(steps_per_epoch, "steps_per_epoch",
+                                      owner)
+    if layers is not None:
+        layers = list(arguments.layer_names(layers, owner))
+    model = arguments.model(model, owner)
+    batch_losses = arguments.batch_losses(batch_losses, owner)
+    curves = load_source(source)
     if batch_losses is None:
         batch_losses, steps_per_epoch = _tensorboard_batch_losses(
             source, curves, steps_per_epoch)

@@ -216,6 +216,12 @@ for _code in (
          "inputs far from unit scale: slow or unstable training"),
     Code("dropout_too_high", LINT, (WARNING,),
          "dropout rates that starve learning"),
+    # Pre-flight data checks on x and y (preflight/data_sanity.py).
+    Code("nonfinite_inputs", LINT, (CRITICAL,),
+         "NaN or inf in x or y: the loss turns NaN at the first batch "
+         "that holds one"),
+    Code("single_class", LINT, (CRITICAL,),
+         "y holds one class: there is nothing to tell apart"),
     # The signal check (preflight/signal.py): does the data carry signal,
     # and does the model reach what nearest neighbours reach?
     Code("weak_signal", LINT, (WARNING,),

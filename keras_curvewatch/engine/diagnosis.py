@@ -12,20 +12,30 @@ import warnings
 
 import numpy as np
 
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.best_epoch import paired_metric
 from keras_curvewatch.engine.best_epoch import recommend_epoch
 from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.curves import validation_gaps
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
+from keras_curvewatch.engine.rules import merge_findings
 from keras_curvewatch.engine.rules import run_rules
 from keras_curvewatch.engine.series import describe_series
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
+from keras_curvewatch.engine.sources import GAPS_NOTE
 from keras_curvewatch.errors import ConfigError
 
 # Per-batch losses kept in the report for plots; older ones are dropped.
 MAX_BATCH_LOSSES_IN_REPORT = 20000
+
+_SHORT_NOTE = (
+    "Only {n} epoch(s): too short to judge the curves' shape (trend and "
+    "noise need at least {minimum}); only NaN/inf and the run context "
+    "were checked."
+)
 
 
 def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
@@ -86,12 +96,7 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
 def _as_losses(batch_losses):
     """Per-batch losses (floats, numpy or backend scalars) as a flat
     float64 array, or None."""
-    if batch_losses is None:
-        return None
-    return np.asarray(
-        [float(v) for v in np.asarray(batch_losses, dtype=object).ravel()],
-        dtype=np.float64,
-    )
+    return arguments.batch_losses(batch_losses, "diagnose")
 
 
 def _batch_stats(losses, steps_per_epoch):
@@ -126,25 +131,24 @@ def diagnose(curves, context, batch_losses=None):
 
 def _diagnose(curves, context, batch_losses=None):
     names = [name for name in curves.keys() if is_curve(name)]
-    series = {
-        name: describe_series(name, curves.get(name), curves.epochs,
-                              context.direction_of(name))
-        for name in names
-    }
     loss, val_loss, metric, val_metric = pick_curves(names)
     batch_losses = _as_losses(batch_losses)
     batch = _batch_stats(batch_losses, context.steps_per_epoch)
+    gaps, freq = validation_gaps(curves)
+    series = _describe(curves, names, gaps, context)
     monitor = _monitor(series, val_loss, val_metric, loss)
     best = recommend_epoch(
         series, monitor,
         paired_metric(monitor, loss, val_loss, metric, val_metric),
         n_val=context.n_val if monitor == val_loss else context.n_train)
-    inp = RuleInput(curves=curves, series=series, context=context,
-                    batch=batch, loss=loss, val_loss=val_loss, metric=metric,
-                    val_metric=val_metric,
-                    best_epoch=best.epoch if best is not None else None)
-    findings = run_rules(inp)
+    findings = _run_views(curves, names, gaps, series, context, batch,
+                          best.epoch if best is not None else None)
     notes = list(curves.notes)
+    if freq is not None:
+        notes.append(GAPS_NOTE.format(names=", ".join(gaps), freq=freq))
+    if 0 < curves.n_epochs < stats.MIN_POINTS_TREND:
+        notes.append(_SHORT_NOTE.format(n=curves.n_epochs,
+                                        minimum=stats.MIN_POINTS_TREND))
     if val_loss is None and val_metric is None:
         notes.append(
             "No validation curves: overfitting and validation noise were "
@@ -176,6 +180,48 @@ def _diagnose(curves, context, batch_losses=None):
         source=curves.source,
         batch=report_batch,
     )
+
+
+def _describe(curves, names, gaps, context):
+    """Per-curve statistics; a validation curve measured every k epochs
+    (`validation_freq`) is described on the epochs where it ran."""
+    rows = ~next(iter(gaps.values())) if gaps else None
+    series = {}
+    for name in names:
+        view = curves.select(rows) if name in gaps else curves
+        series[name] = describe_series(name, view.get(name), view.epochs,
+                                       context.direction_of(name))
+    return series
+
+
+def _run_views(curves, names, gaps, series, context, batch, best_epoch):
+    """Runs the rules and returns the findings.
+
+    Validation measured every k epochs (`validation_freq`) has gaps: the
+    training curves are judged on every epoch, the validation curves (and
+    how they compare with training) on the epochs where validation ran, so
+    an unmeasured epoch is never read as NaN.
+    """
+    def run(view, view_names, view_series):
+        loss, val_loss, metric, val_metric = pick_curves(view_names)
+        return run_rules(RuleInput(
+            curves=view, series=view_series, context=context, batch=batch,
+            loss=loss, val_loss=val_loss, metric=metric,
+            val_metric=val_metric, best_epoch=best_epoch))
+
+    if not gaps:
+        return run(curves, names, series)
+    train_names = [name for name in names if name not in gaps]
+    findings = run(curves.without(gaps), train_names,
+                   {name: series[name] for name in train_names})
+    rows = ~next(iter(gaps.values()))
+    view = curves.select(rows)
+    view_series = {name: series[name] if name in gaps else describe_series(
+        name, view.get(name), view.epochs, context.direction_of(name))
+        for name in names}
+    findings += [f for f in run(view, names, view_series)
+                 if f.series in gaps]
+    return merge_findings(findings)
 
 
 def _monitor(series, val_loss, val_metric, loss):

@@ -164,6 +164,13 @@ class Report:
             best_epoch_reason=data.get("best_epoch_reason", ""),
         )
 
+    def __eq__(self, other):
+        """NaN-aware: two reports are equal when their `to_dict()` are, so
+        a NaN in a curve equals a NaN in the same place."""
+        if not isinstance(other, Report):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
     def to_json(self, indent=2):
         """Returns the report as strict JSON text."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
@@ -202,12 +209,21 @@ class Report:
         return plot_report(self, ax=ax)
 
 
+# How strict JSON spells the non-finite floats (see floats.encode_float).
+_FLOAT_TOKENS = ("NaN", "Infinity", "-Infinity")
+# A string equal to one of those tokens is written as {_STRING_TAG: text}.
+_STRING_TAG = "__str__"
+
+
 def _jsonable(value):
     """Makes nested context values strict-JSON safe (floats encoded)."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, str) and value in _FLOAT_TOKENS:
+        # A name such as a layer called "NaN" must not decode as a float.
+        return {_STRING_TAG: value}
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
@@ -222,10 +238,12 @@ def _jsonable(value):
 
 
 def _unjsonable(value):
+    if isinstance(value, dict) and set(value) == {_STRING_TAG}:
+        return value[_STRING_TAG]
     if isinstance(value, dict):
         return {k: _unjsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unjsonable(v) for v in value]
-    if value in ("NaN", "Infinity", "-Infinity"):
+    if isinstance(value, str) and value in _FLOAT_TOKENS:
         return float(value)
     return value

@@ -13,6 +13,8 @@ This module imports neither keras nor tensorflow.
 
 import math
 
+import numpy as np
+
 from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.curves import rename_aliases
@@ -63,6 +65,7 @@ class DiagnosisSession:
         """Forgets the run: epochs, statistics, lint findings, warnings."""
         self.history = {}
         self.epochs = []
+        self.gaps = {}  # val_* key -> rows where validation did not run
         self.epoch_batch_losses = []
         self.measured = {}
         self.notes = []
@@ -88,8 +91,12 @@ class DiagnosisSession:
         for key in logs:
             if key not in self.history:
                 self.history[key] = [math.nan] * n
+                if key.startswith("val_") and n:  # validation_freq > 1
+                    self.gaps[key] = list(range(n))
         for key, values in self.history.items():
             values.append(logs.get(key, math.nan))
+            if key not in logs and key.startswith("val_"):
+                self.gaps.setdefault(key, []).append(n)
         self.epochs.append(int(epoch))
         if measured is not None:
             self.measured = dict(measured)
@@ -147,8 +154,13 @@ class DiagnosisSession:
         batch_losses = None
         if self.epoch_batch_losses and measured.get("complete"):
             batch_losses = [v for e in self.epoch_batch_losses for v in e]
+        gaps = {}
+        for key, rows in rename_aliases(self.gaps).items():
+            gaps[key] = np.zeros(len(self.epochs), dtype=bool)
+            gaps[key][rows] = True
         curves = Curves(values=rename_aliases(self.history),
-                        epochs=list(self.epochs), source=self.source)
+                        epochs=list(self.epochs), source=self.source,
+                        gaps=gaps)
         context = build_context(
             curves,
             batch_size=self.batch_size or measured.get("batch_size"),
@@ -227,6 +239,7 @@ class DiagnosisSession:
             "epoch_batch_losses": [[encode_float(v) for v in e]
                                    for e in self.epoch_batch_losses],
             "measured": dict(self.measured),
+            "gaps": {k: list(rows) for k, rows in self.gaps.items()},
             "warned": {k: dict(v) for k, v in self.warned.items()},
             "absent_since": dict(self.absent_since),
         }
@@ -244,6 +257,8 @@ class DiagnosisSession:
         self.epoch_batch_losses = [[decode_float(v) for v in e]
                                    for e in losses]
         self.measured = dict(state.get("measured", {}))
+        self.gaps = {k: [int(r) for r in rows if int(r) < keep]
+                     for k, rows in state.get("gaps", {}).items()}
         self.warned = {k: dict(v) for k, v in state.get("warned", {}).items()}
         self.absent_since = {
             k: v for k, v in state.get("absent_since", {}).items()

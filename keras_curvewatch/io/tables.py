@@ -141,7 +141,8 @@ def from_table(table, source, unit):
     notes = list(table["notes"])
     positions, epochs = table["lines"], table["epochs"]
     if not positions:
-        raise InputError(f"{source}: no epochs (every list is empty).")
+        raise InputError(f"{source}: no epochs (every list is empty); "
+                         "expected at least one value per list.")
     values, empty = {}, []
     for name, cells in table["columns"].items():
         if all(c is None for c in cells):

@@ -15,6 +15,7 @@ import warnings
 import keras
 
 from keras_curvewatch.engine import codes
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
 from keras_curvewatch.engine.session import DiagnosisSession
@@ -25,6 +26,7 @@ from keras_curvewatch.live.distributed import is_chief
 from keras_curvewatch.live.monitor import MonitorCheck
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
+from keras_curvewatch.live.warning_types import debug_requested
 from keras_curvewatch.live.warning_types import Notifier
 
 # Findings about the run as a whole, raised at train end, not live; from
@@ -46,7 +48,8 @@ class CurveWatch(keras.callbacks.Callback):
     step (whatever `steps_per_execution` is) and read back once per epoch.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
-    `loss_batch_min`, `loss_batch_max`) are added to the epoch logs, so
+    `loss_batch_min`, `loss_batch_max`) are in `report` and `history`;
+    with `log_batch_stats=True` they are also added to the epoch logs, so
     History, CSVLogger and TensorBoard record them. It never breaks
     training: an internal error becomes one `CurvewatchDisabledWarning` and
     the callback switches itself off.
@@ -56,8 +59,10 @@ class CurveWatch(keras.callbacks.Callback):
     installed at the first `fit` and reused by later ones. A custom
     `train_step` that never calls `compute_loss` gets no per-batch
     statistics; the report then says so and uses the epoch logs alone.
-    Place CurveWatch before `CSVLogger` and `TensorBoard` in `callbacks`
-    so that they record its statistics.
+    With `log_batch_stats=True`, place CurveWatch before `CSVLogger` and
+    `TensorBoard` in `callbacks` so that they record its statistics. With
+    `fit(validation_freq=k)`, the epochs without validation are gaps in the
+    validation curves, not NaN.
 
     Args:
         batch_size: int or None. Training batch size. Defaults to `None`:
@@ -78,6 +83,10 @@ class CurveWatch(keras.callbacks.Callback):
             Defaults to `None`.
         display: bool. Show the report live in a notebook. Defaults to
             `True`.
+        log_batch_stats: bool. Add the per-batch statistics to the epoch
+            logs (and so to the progress bar, History, CSVLogger and
+            TensorBoard). Defaults to `False`: they stay out of the
+            progress bar and are kept in `report`.
         lr_control: bool or `keras_curvewatch.LRControl`. Lower the
             learning rate when the curves say it is too high (noise-aware
             plateau, oscillation, spikes), roll back to the best weights on
@@ -111,37 +120,27 @@ class CurveWatch(keras.callbacks.Callback):
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False, signal_check=None):
+                 display=True, lr_control=False, signal_check=None,
+                 log_batch_stats=False):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
 
         control = as_control(lr_control)
         self._lr = LRController(control) if control is not None else None
-        for name, value in (("batch_size", batch_size), ("n_train", n_train),
-                            ("n_val", n_val)):
-            if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int)
-                    or value < 1):
-                raise ConfigError(
-                    f"CurveWatch {name} must be a positive int or None. "
-                    f"Received {name}={value!r}."
-                )
-        if backup_dir is not None and not isinstance(backup_dir,
-                                                     (str, os.PathLike)):
-            backup_dir = getattr(backup_dir, "backup_dir", None)
-            if backup_dir is None:
-                raise ConfigError(
-                    "CurveWatch backup_dir must be a path or a "
-                    "keras.callbacks.BackupAndRestore. Received "
-                    f"backup_dir={backup_dir!r}."
-                )
+        batch_size, n_train, n_val = (
+            arguments.count(value, name, "CurveWatch") for name, value in (
+                ("batch_size", batch_size), ("n_train", n_train),
+                ("n_val", n_val)))
+        backup_dir = _backup_path(backup_dir)
         self.batch_size = batch_size
         self.n_train = n_train
         self.n_val = n_val
-        self.per_batch = bool(per_batch)
+        self.log_batch_stats = arguments.flag(
+            log_batch_stats, "log_batch_stats", "CurveWatch")
+        self.per_batch = arguments.flag(per_batch, "per_batch", "CurveWatch")
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
-        self.display = bool(display)
+        self.display = arguments.flag(display, "display", "CurveWatch")
         self._session = DiagnosisSession(batch_size, n_train, n_val)
         self._monitor = (MonitorCheck(control.monitor)
                          if control is not None else None)
@@ -268,8 +267,9 @@ class CurveWatch(keras.callbacks.Callback):
             batch_losses = batch_stats.losses
             for key, value in batch_stats.to_logs().items():
                 if key not in logs:  # Never overwrite what Keras wrote.
-                    logs[key] = value
                     entry[key] = value
+                    if self.log_batch_stats:  # Else kept off the progbar.
+                        logs[key] = value
         self._session.add_epoch(epoch, entry, batch_losses,
                                 self._measured(batch_stats))
         self.report = self._control(epoch, logs, self._diagnose())
@@ -346,7 +346,10 @@ class CurveWatch(keras.callbacks.Callback):
             f"training goes on. {type(error).__name__}: {error}"
         )
         try:
-            logging.getLogger(LOGGER_NAME).error(message, exc_info=error)
+            # One line; the traceback only when asked for (see
+            # warning_types.debug_requested).
+            logging.getLogger(LOGGER_NAME).error(
+                message, exc_info=error if debug_requested() else None)
             warnings.warn(message, CurvewatchDisabledWarning, stacklevel=2)
         except Exception:  # e.g. warnings turned into errors: stay silent.
             pass
@@ -389,6 +392,20 @@ class CurveWatch(keras.callbacks.Callback):
                 f"state covers {len(kept)} epochs; the missing ones are not "
                 "in the report."
             )
+
+
+def _backup_path(backup_dir):
+    """`backup_dir=` as a str: a path, or a `BackupAndRestore`'s."""
+    if backup_dir is None or isinstance(backup_dir, (str, os.PathLike)):
+        return backup_dir
+    path = getattr(backup_dir, "backup_dir", None)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(
+            "CurveWatch received backup_dir="
+            f"{arguments.short(backup_dir)} ({type(backup_dir).__name__}); "
+            "expected a path (str or os.PathLike), a "
+            "keras.callbacks.BackupAndRestore or None.")
+    return path
 
 
 def _create_live_display():

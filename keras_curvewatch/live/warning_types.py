@@ -11,6 +11,9 @@ This module imports neither keras nor tensorflow.
 """
 
 import logging
+import os
+import sys
+import traceback
 import warnings
 
 from keras_curvewatch.engine import codes
@@ -19,6 +22,8 @@ from keras_curvewatch.engine.format import finding_text
 from keras_curvewatch.errors import ConfigError
 
 LOGGER_NAME = "keras_curvewatch"
+# Set to 1 to print the full traceback when CurveWatch switches itself off.
+DEBUG_ENV = "KERAS_CURVEWATCH_DEBUG"
 
 # Evidence numbers shown in a warning; the report holds them all.
 MAX_EVIDENCE_IN_WARNING = 6
@@ -26,6 +31,55 @@ MAX_EVIDENCE_IN_WARNING = 6
 MAX_CAUSES_IN_WARNING = 3
 
 WARN_MODES = ("warnings", "logging")
+
+
+def debug_requested():
+    """True when tracebacks are asked for: `KERAS_CURVEWATCH_DEBUG=1`, or
+    the `"keras_curvewatch"` logger at DEBUG level."""
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        return True
+    return logging.getLogger(LOGGER_NAME).getEffectiveLevel() <= logging.DEBUG
+
+
+class _OneLineHandler(logging.Handler):
+    """Stands in for `logging.lastResort` when the application configured
+    no logging: warnings and errors print as their message alone, without
+    the traceback (unless `debug_requested()`). Silent as soon as any other
+    handler would receive the record."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record):
+        if _other_handler(logging.getLogger(record.name), self):
+            return
+        try:
+            text = record.getMessage()
+            if record.exc_info and debug_requested():
+                text += "\n" + "".join(
+                    traceback.format_exception(*record.exc_info)).rstrip()
+            sys.stderr.write(text + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _other_handler(logger, own):
+    while logger is not None:
+        if any(h is not own for h in logger.handlers):
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+def _install_handler():
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(type(h).__name__ == "_OneLineHandler" for h in logger.handlers):
+        logger.addHandler(_OneLineHandler())
+
+
+_install_handler()
 
 
 class CurveWarning(UserWarning):

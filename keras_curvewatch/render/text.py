@@ -6,6 +6,7 @@ from keras_curvewatch.engine.format import cleared_text
 from keras_curvewatch.engine.format import finding_text
 from keras_curvewatch.engine.format import number as _num
 from keras_curvewatch.engine.summary import arrange
+from keras_curvewatch.engine.stats import MIN_POINTS_TREND
 
 # Width of the wrapped bottom line: a classic terminal.
 TEXT_WIDTH = 78
@@ -33,7 +34,13 @@ def render_text(report, max_evidence=6):
         lines.append(f"Context: {shown}")
     if not report.findings:
         lines.append("")
-        lines.append("No findings: the curves look healthy.")
+        if not report.series:
+            lines.append("No findings.")
+        elif report.n_epochs < MIN_POINTS_TREND:
+            lines.append(f"No findings, but {report.n_epochs} epoch(s) are "
+                         "too few to judge the curves.")
+        else:
+            lines.append("No findings: the curves look healthy.")
     for finding, related in arrange(report.findings):
         lines.append("")
         lines.append(finding_text(finding, max_evidence=max_evidence,
@@ -67,7 +74,8 @@ def _opening(report):
     lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH,
                                break_on_hyphens=False))
     lines.append("")
-    lines.append(f"Epochs analysed: {report.n_epochs}")
+    if report.series or report.n_epochs:  # A lint report has no curves.
+        lines.append(f"Epochs analysed: {report.n_epochs}")
     if report.best_epoch is not None:
         lines.extend(textwrap.wrap(
             f"Recommended epoch: {report.best_epoch} "
