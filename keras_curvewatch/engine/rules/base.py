@@ -151,7 +151,7 @@ def lr_changes(inp):
 
 
 def batch_cause_score(inp, small=causes.STRONG, medium=causes.POSSIBLE,
-                      large=causes.UNLIKELY / 2):
+                      large=causes.MARGINAL):
     """Score of `batch_size` as a cause of noise, from the context (see
     `causes.batch_size_score`)."""
     from keras_curvewatch.engine.rules.context import SMALL_BATCH_MAX

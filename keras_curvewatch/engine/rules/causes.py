@@ -19,6 +19,8 @@ LIKELY = 2.0
 POSSIBLE = 1.0
 # Worth a mention: the evidence points elsewhere.
 UNLIKELY = 0.5
+# Named for completeness only: below every other level.
+MARGINAL = UNLIKELY / 2
 # The context argues against it; such a cause is dropped from the list.
 RULED_OUT = 0.0
 
@@ -30,10 +32,13 @@ NUDGE = 0.5
 # causes of oscillation, the step size is more often the culprit than
 # the batch when the batch size is unknown).
 TIE_BREAK = 0.25
+# A cause that only adds to a finding without producing it on its own
+# (capacity for noisy curves) scores this share of its level.
+SECONDARY = 0.5
 
 
 def batch_size_score(batch_size, small_batch_max, large_batch_min,
-                     small=STRONG, medium=POSSIBLE, large=UNLIKELY / 2):
+                     small=STRONG, medium=POSSIBLE, large=MARGINAL):
     """Score of `batch_size` as a cause of noise.
 
     Args:
@@ -67,7 +72,7 @@ def capacity_level(params_per_sample, warn, info):
 
     Returns:
         `STRONG` at or above `warn`, between `POSSIBLE` and `LIKELY`
-        (1.5) at or above `info`, a fraction of `UNLIKELY` below, and
+        (1.5) at or above `info`, `MARGINAL` below, and
         `RULED_OUT` when unknown (the rule then uses its own prior).
     """
     if params_per_sample is None:
@@ -76,4 +81,4 @@ def capacity_level(params_per_sample, warn, info):
         return STRONG
     if params_per_sample >= info:
         return POSSIBLE + NUDGE
-    return UNLIKELY * 0.6
+    return MARGINAL

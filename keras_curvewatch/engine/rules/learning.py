@@ -73,7 +73,8 @@ def _chance(inp, name):
     acc, loss = inp.values(metric), inp.values(name)
     if np.isfinite(acc).sum() < NOT_LEARNING_MIN_EPOCHS:
         return None
-    # K comes from the accuracy (1/K); the loss must then sit at ln K.
+    # K comes from the accuracy (1/K; an accuracy under half of
+    # 1/CHANCE_MAX_CLASSES names no K); the loss must then sit at ln K.
     fin_acc = stats.finite(acc)
     k = int(round(1.0 / float(np.median(fin_acc)))) if float(
         np.median(fin_acc)) > 0.5 / shape.CHANCE_MAX_CLASSES else 0

@@ -258,7 +258,7 @@ def _causes(inp, onset_epoch, after):
          "does not: it has capacity to memorise (pass n_params= and "
          "n_train= to weigh this)."),
         (cz.LIKELY if inp.context.layers and not has_dropout
-         else cz.LIKELY - cz.NUDGE + cz.TIE_BREAK / 2.5,
+         else cz.LIKELY - cz.TIE_BREAK,
          "regularization",
          "no Dropout layer in the model." if inp.context.layers
          and not has_dropout else

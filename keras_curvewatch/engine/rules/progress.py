@@ -49,6 +49,9 @@ NOT_CONVERGED_WARN_GAIN = 0.20
 # epoch, spanning less than 3 % of their level...
 PLATEAU_MIN_EPOCHS = 5
 PLATEAU_MAX_RELATIVE_CHANGE = 0.03
+# An exactly flat plateau still wobbles in the 4th digit a CSV keeps:
+# 0.1 % of the level is its least wobble.
+PLATEAU_MIN_WOBBLE = 0.001
 # ...then a drop to at least 10 times the plateau's own span below it and
 # 2 % of its level, that lasts to the end of the run.
 PLATEAU_DROP_SPANS = 10.0
@@ -187,8 +190,12 @@ def _plateau_at_start(fin):
         level = abs(float(np.median(fin[start:end]))) or 1.0
         if np.ptp(fin[start:end]) > PLATEAU_MAX_RELATIVE_CHANGE * level:
             continue
-        while end < len(fin) and abs(fin[end] - np.median(fin[start:end])) <= (
-                max(np.ptp(fin[start:end]), 1e-12) * 1.0):
+        # The plateau goes on while the loss stays within the wobble of
+        # its first epochs (at least PLATEAU_MIN_WOBBLE of the level).
+        wobble = max(float(np.ptp(fin[start:end])),
+                     PLATEAU_MIN_WOBBLE * level)
+        while end < len(fin) and abs(
+                fin[end] - np.median(fin[start:end])) <= wobble:
             end += 1
         return start, end, float(np.median(fin[start:end])), float(
             np.ptp(fin[start:end]))

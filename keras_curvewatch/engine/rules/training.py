@@ -252,7 +252,7 @@ def diverging_rule(inp):
          "steps overshoot the minimum."),
         (cz.POSSIBLE, "initialization",
          "an unstable start can also drift upwards."),
-        (cz.UNLIKELY + cz.TIE_BREAK * 0.8, "data_quality",
+        (cz.UNLIKELY + cz.TIE_BREAK, "data_quality",
          "mislabelled or shifting data can push the loss up."),
     ]
     if increases:
@@ -368,7 +368,7 @@ def train_oscillation_rule(inp):
          "epochs, as when steps overshoot the minimum"
          + (f", and batch {batch} already averages out sampling noise."
             if batch and batch >= base.LARGE_BATCH_MIN else ".")),
-        (base.capacity_score(inp) * 0.5, "model_capacity",
+        (base.capacity_score(inp) * cz.SECONDARY, "model_capacity",
          "many parameters per sample let each batch pull the fit its own "
          "way."),
         (cz.UNLIKELY, "data_quality",

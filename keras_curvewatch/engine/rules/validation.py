@@ -276,16 +276,16 @@ def _fluctuation_finding(inp, evidence, expected, cause_size):
     causes = [
         cause_size,
         (base.batch_cause_score(inp, small=cz.STRONG - cz.NUDGE,
-                                medium=cz.POSSIBLE, large=cz.UNLIKELY * 0.8),
+                                medium=cz.POSSIBLE, large=cz.MARGINAL),
          "batch_size",
          f"batch size {inp.context.batch_size} moves the weights noisily "
          "between evaluations." if inp.context.batch_size else
          "small batches move the weights noisily between evaluations."),
         (lr_score, "learning_rate", lr_text),
-        (cap * 0.6, "model_capacity",
+        (cap * cz.SECONDARY, "model_capacity",
          "an over-parameterised model's predictions on unseen data swing "
          "from epoch to epoch."),
-        (cz.UNLIKELY + cz.TIE_BREAK / 2.5, "regularization",
+        (cz.UNLIKELY, "regularization",
          "dropout changes the fitted function every epoch; more weight "
          "decay steadies it."),
     ]
