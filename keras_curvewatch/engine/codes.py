@@ -160,36 +160,43 @@ def help_text():
 
 
 for _code in (
-    Code("nan_loss", CURVE, (CRITICAL,),
-         "a loss became NaN/inf; causes: a too-large step (it rose first), "
-         "bad data (NaN from the start)"),
+    Code("nan_loss", CURVE, (WARNING, CRITICAL),
+         "a loss became NaN/inf (warning when it recovered); causes: a "
+         "too-large step (it rose first), bad data (NaN from the start)"),
     Code("diverging", CURVE, (WARNING, CRITICAL),
-         "the training loss trends up (Theil–Sen slope, Kendall's tau "
-         "p < 0.05, beyond 3 noise sigmas)"),
+         "the training loss rises steadily or explodes over many epochs; a "
+         "loss that runs away below zero is unbounded (loss, labels or "
+         "output activation are wrong)"),
     Code("not_learning", CURVE, (CRITICAL,),
-         "the loss never gets 2 % below its start (and accuracy gains < 2 "
-         "points); flags a loss at ln(k), a uniform guess over k classes"),
+         "the loss stays near its start, or loss and accuracy sit at chance "
+         "(ln K, 1/K or the majority share; K known from the accuracy), "
+         "including a collapse to chance after chaotic epochs"),
     Code("overfitting", CURVE, (WARNING, CRITICAL),
-         "the smoothed validation loss rose beyond its noise band after its "
-         "minimum (the onset) while the training loss kept falling"),
+         "the training loss keeps falling while the validation loss rises "
+         "after its minimum or lies flat with a widening gap; in a short "
+         "run, training accuracy near 1.0 with validation far below"),
     Code("not_converged", CURVE, (INFO, WARNING),
-         "the monitored loss is still falling significantly at the end",
+         "at the last epoch a loss is still falling clearly: the last "
+         "tenth still gains several % of the level, or a slow straight "
+         "line (a low learning rate)",
          end_of_run=True),
     Code("plateau_then_drop", CURVE, (INFO,),
-         "a flat stretch then a sudden drop (a schedule change, a poor "
-         "start, a saddle)"),
+         "flat at the start for several epochs (often at chance), then a "
+         "sudden sustained drop"),
     Code("train_oscillation", CURVE, (WARNING, CRITICAL),
-         "the epoch training loss zig-zags: residual noise ≥ 5 % of its "
-         "level, changing direction like noise"),
+         "the training loss zig-zags from epoch to epoch by a visible "
+         "share of its level instead of a mostly monotone decline"),
     Code("val_fluctuation", CURVE, (WARNING,),
-         "validation noise beyond what the validation-set size explains "
-         "(binomial standard error sqrt(p(1-p)/n_val) for accuracy)"),
+         "the validation curve reverses far more than the training curve, "
+         "by a visible share of its level, beyond what n_val explains"),
     Code("loss_spike", CURVE, (WARNING,),
-         "a point ≥ 6 noise sigmas above both neighbours and ≥ 50 % "
-         "higher"),
-    Code("metric_loss_mismatch", CURVE, (INFO,),
-         "after its minimum the validation loss rises while the metric "
-         "still improves: over-confidence"),
+         "one or a few isolated jumps, several times the usual "
+         "epoch-to-epoch change and visible on the plot, after which the "
+         "curve returns to its trend"),
+    Code("metric_loss_mismatch", CURVE, (INFO, WARNING),
+         "loss and metric tell different stories: validation loss 10x the "
+         "training loss with an accuracy as good; a metric frozen while "
+         "the loss moves (warning); accuracy flat at a class share"),
     Code("noisy_best_epoch", CURVE, (INFO,),
          "the raw best validation epoch is a dip inside the noise band; "
          "the smoothed best is recommended"),
