@@ -179,6 +179,10 @@ def _as_losses(batch_losses):
     float64 array, or None."""
     if batch_losses is None:
         return None
+    array = np.asarray(batch_losses)
+    if array.dtype.kind in "fiub":
+        # Already numbers: one conversion, not one float() per loss.
+        return array.astype(np.float64).reshape(-1)
     return np.asarray(
         [float(v) for v in np.asarray(batch_losses, dtype=object).ravel()],
         dtype=np.float64,

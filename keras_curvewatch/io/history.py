@@ -228,6 +228,15 @@ def _is_list(value):
     return hasattr(value, "__len__") and hasattr(value, "__iter__")
 
 
+def _all_floats(value, values):
+    """True if `value` is a 1-D numeric array or `values` holds only Python
+    floats and ints, which `_cell` would convert one by one to the same
+    floats."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1 and value.dtype.kind in "fiu"
+    return all(type(v) in (float, int) for v in values)
+
+
 def _from_mapping(mapping, source, epochs=None):
     columns, skipped, lengths = {}, [], {}
     for key, value in mapping.items():
@@ -240,6 +249,10 @@ def _from_mapping(mapping, source, epochs=None):
             epochs = values
             continue
         lengths[key] = len(values)
+        if _all_floats(value, values):
+            # A long history of plain numbers: no per-value checks needed.
+            columns[key] = np.asarray(value, dtype=np.float64).tolist()
+            continue
         columns[key] = [_cell(v, key, i, source) for i, v in enumerate(values)]
     if not columns:
         found = {k: type(v).__name__ for k, v in list(mapping.items())[:8]}
