@@ -15,6 +15,7 @@ import keras
 
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live import loss_tap
+from keras_curvewatch.live.cadence import DiagnosisCadence
 from keras_curvewatch.engine.analysis import analyze
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.curves import rename_aliases
@@ -147,6 +148,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
+        self._cadence = DiagnosisCadence()
         self._reset()
 
     def _reset(self):
@@ -163,6 +165,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._measured = {}
         self._notes = []
         self._notifier.reset()
+        self._cadence.start()
 
     # Keras hooks: only epoch and train hooks, so batch callbacks stay async.
 
@@ -213,6 +216,13 @@ class CurveWatch(keras.callbacks.Callback):
             self._disable(error)
 
     def on_train_end(self, logs=None):
+        if not self.disabled and self._cadence.behind:
+            try:  # The epochs since the last diagnosis (see cadence.py).
+                self.report = self._diagnose()
+                if self._live is not None:
+                    self._live.update(self.report)
+            except Exception as error:
+                self._disable(error)
         if not self.disabled and self.report is not None and self._chief:
             try:
                 # The end-of-run findings held back during training.
@@ -242,6 +252,14 @@ class CurveWatch(keras.callbacks.Callback):
                     logs[key] = value
                     entry[key] = value
         self._append(epoch, entry)
+        # The learning-rate control reads a fresh report at every epoch.
+        if self._lr is not None or self._cadence.due(self.history, entry):
+            with self._cadence.timed():
+                self._diagnose_and_notify(epoch, logs)
+        if self._chief and self.backup_dir is not None:
+            self._save()
+
+    def _diagnose_and_notify(self, epoch, logs):
         self.report = self._amend_report(epoch, logs, self._diagnose())
         if self._chief:
             self._notifier.notify(
@@ -250,8 +268,6 @@ class CurveWatch(keras.callbacks.Callback):
                 shown_live=self._live is not None)
             if self._live is not None:
                 self._live.update(self.report)
-            if self.backup_dir is not None:
-                self._save()
 
     def _amend_report(self, epoch, logs, report):
         """Applies the learning-rate control, if any, and adds its actions
