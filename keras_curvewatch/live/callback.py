@@ -48,9 +48,12 @@ _PER_BATCH_OFF = (
 class CurveWatch(keras.callbacks.Callback):
     """Diagnoses the loss curves while `fit` runs and warns as findings arise.
 
-    At each epoch end it runs `keras_curvewatch.analyze()` on the epoch logs
-    so far plus per-batch training losses gathered inside the compiled train
-    step (whatever `steps_per_execution` is) and read back once per epoch.
+    It runs `keras_curvewatch.analyze()` on the epoch logs so far plus
+    per-batch training losses gathered inside the compiled train step
+    (whatever `steps_per_execution` is) and read back once per epoch: at
+    epoch ends while that costs under 1% of the training time, at once when
+    cheap per-epoch checks see a NaN or a possible divergence or spike, and
+    at train end, so `report` then equals `analyze()` on the same history.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
     `loss_batch_min`, `loss_batch_max`) are added to the epoch logs, so
