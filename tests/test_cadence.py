@@ -50,6 +50,14 @@ def test_the_budget_decides_between_alarms():
     assert poor.runs == 1
 
 
+def test_gaps_of_validation_freq_raise_no_alarm():
+    watch = DiagnosisCadence(budget=0.0)
+    watch.runs = 1
+    nan = float("nan")
+    history = {"loss": [1.0, 0.9, 0.8, 0.7], "val_loss": [1.1, nan, 0.9, nan]}
+    assert not watch.due(history, {"loss": 0.7})
+
+
 def test_a_missing_loss_curve_is_diagnosed_every_epoch():
     watch = DiagnosisCadence(budget=0.0)
     watch.runs = 1

@@ -59,6 +59,7 @@ class DiagnosisCadence:
         self.runs = 0  # full diagnoses run
         self.behind = False  # epochs seen since the last full diagnosis
         self._loss_min = math.inf  # running minimum of the training loss
+        self._loss_nonfinite = False  # a non-finite training loss seen
         self._curves = (None, None)  # (history keys, (loss, val_loss))
 
     def due(self, history, entry):
@@ -80,7 +81,7 @@ class DiagnosisCadence:
         training = time.perf_counter() - self._begin - self.spent
         # The diagnosis grows about linearly with the epochs it covers.
         predicted = self.last_cost * self.epochs / max(self.last_epochs, 1)
-        return self.spent + predicted <= self.budget * training
+        return self.spent + predicted < self.budget * training
 
     @contextlib.contextmanager
     def timed(self):
@@ -121,15 +122,16 @@ class DiagnosisCadence:
 
     def _diverging(self, values):
         last = values[-1]
-        if not math.isfinite(last) or last <= 0:
-            # Non-positive losses: the cheap bound below does not hold.
-            return True
+        if not math.isfinite(last):
+            self._loss_nonfinite = True
+        if self._loss_nonfinite:
+            # `diverging` skips a loss with any non-finite value (the NaN
+            # itself is raised by the check on the epoch's entry).
+            return False
         self._loss_min = min(self._loss_min, last)
         if self._loss_min <= 0:
-            return True
+            return True  # The cheap bound below needs positive losses.
         tail = values[-SMOOTH_END_POINTS:]
-        if not all(math.isfinite(v) for v in tail):
-            return True
         # The smoothed minimum is at least the raw minimum, so a smoothed
         # end above (1 + rise) * raw minimum is necessary for a divergence.
         end = _smoothed_end(tail)
@@ -164,12 +166,12 @@ def _smoothed_end(tail):
 
 def _spike_before_last(values):
     """True if the value before the last stands above both neighbours by
-    at least `SPIKE_MIN_RELATIVE_JUMP` of the larger (or is not finite)."""
+    at least `SPIKE_MIN_RELATIVE_JUMP` of the larger."""
     if len(values) < 3:
         return False
     before, value, after = values[-3], values[-2], values[-1]
     if not all(math.isfinite(v) for v in (before, value, after)):
-        return True
+        return False  # A spike score next to a NaN is NaN: no spike.
     reference = max(before, after)
     return value > reference and (
         reference == 0
