@@ -12,13 +12,21 @@ CurveWatch in the callback list, so it counts every train step (and the
 on-device tap) but not CurveWatch's once-per-epoch read-back and diagnosis,
 which is reported separately in ms per epoch.
 
+The long case (`--case long`, issue 13) is a small-data run: 98 samples,
+`validation_split=0.2`, batch 4 and 32, 1,000 epochs, a Dense and an LSTM
+model. It times whole `fit` calls, bare and with `CurveWatch()`, in paired
+rounds (a fresh model each, the order alternating), and prints the median
+ratio with its quartiles.
+
 Usage:
 
     KERAS_BACKEND=tensorflow python3 bench/overhead.py
     KERAS_BACKEND=jax python3 bench/overhead.py --rounds 30 --steps 200
+    python3 bench/overhead.py --case long --epochs 300 --rounds 3
 
 Targets (issue 3): at most 3% added step time on CPU TensorFlow, at most 1%
-on a GPU with JAX, and no device-to-host transfer per batch.
+on a GPU with JAX, and no device-to-host transfer per batch. Issue 13: the
+long case at most 1.05x bare on CPU TensorFlow and JAX.
 """
 
 import argparse
@@ -38,6 +46,7 @@ from keras_curvewatch.live import device  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 MODES = ("none", "curvewatch", "naive")
+LONG_SAMPLES = 98
 
 
 class NaiveLossReader(keras.callbacks.Callback):
@@ -113,6 +122,98 @@ def data(kind, n):
             rng.integers(0, 2, size=(n, 1)).astype("float32"))
 
 
+def build_long(kind, seed):
+    """The small-data models of the long case."""
+    keras.utils.set_random_seed(seed)
+    if kind == "dense":
+        model = keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(1),
+        ])
+        model.compile("adam", "mse")
+    else:
+        model = keras.Sequential([
+            keras.Input((20, 8)),
+            keras.layers.LSTM(16),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+        model.compile("adam", "binary_crossentropy")
+    return model
+
+
+def data_long(kind):
+    rng = np.random.default_rng(0)
+    if kind == "dense":
+        x = rng.normal(size=(LONG_SAMPLES, 8)).astype("float32")
+        return x, (x @ rng.normal(size=(8, 1))).astype("float32")
+    return data("lstm", LONG_SAMPLES)
+
+
+def run_long_case(kind, batch_size, args):
+    """Whole-fit time with CurveWatch over bare, in paired rounds."""
+    x, y = data_long(kind)
+    fit = dict(batch_size=batch_size, epochs=args.epochs, verbose=0,
+               validation_split=0.2)
+    wall = {"none": [], "curvewatch": []}
+    cpu = {"none": [], "curvewatch": []}
+    epoch = {"none": [], "curvewatch": []}
+    diagnoses = []
+    for round_index in range(args.rounds):
+        order = ("none", "curvewatch")
+        for mode in order if round_index % 2 == 0 else order[::-1]:
+            model = build_long(kind, seed=round_index)
+            watch = CurveWatch(display=False, warn=lambda f: None)
+            timer = EpochTimer()
+            end_timer = EpochEndTimer(timer)
+            callbacks = [timer, *([watch] if mode == "curvewatch" else []),
+                         end_timer]
+            start, cpu_start = time.perf_counter(), time.process_time()
+            model.fit(x, y, callbacks=callbacks, **fit)
+            wall[mode].append(time.perf_counter() - start)
+            cpu[mode].append(time.process_time() - cpu_start)
+            # Steady state: the median epoch after the first (which traces
+            # and compiles), CurveWatch's epoch-end work included.
+            epoch[mode].append(float(np.median(
+                np.add(timer.seconds, end_timer.seconds)[1:])))
+            if mode == "curvewatch":
+                diagnoses.append(watch._cadence.runs)
+    result = {"model": kind, "batch_size": batch_size,
+              "bare_fit_s": float(np.median(wall["none"])),
+              "diagnoses": int(np.median(diagnoses))}
+    for name, times in (("wall", wall), ("cpu", cpu), ("epoch", epoch)):
+        ratios = np.asarray(times["curvewatch"]) / np.asarray(times["none"])
+        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+        result[name] = {"ratio": float(med), "q1": float(q1), "q3": float(q3)}
+    return result
+
+
+def print_long(args):
+    backend = keras.backend.backend()
+    print(f"backend={backend} device={_device_name(backend)} "
+          f"long case: {LONG_SAMPLES} samples, validation_split=0.2, "
+          f"epochs={args.epochs}, rounds={args.rounds}")
+    print(f"{'model':6} {'batch':>5} {'bare fit s':>10} "
+          f"{'CurveWatch wall':>22} {'CurveWatch cpu':>22} "
+          f"{'CurveWatch epoch':>22} {'diagnoses':>9}")
+    results = []
+    for kind in ("dense", "lstm"):
+        for batch_size in (4, 32):
+            r = run_long_case(kind, batch_size, args)
+            results.append(r)
+            cells = [f"{r[m]['ratio']:6.3f}x [{r[m]['q1']:.3f},"
+                     f"{r[m]['q3']:.3f}]" for m in ("wall", "cpu", "epoch")]
+            print(f"{kind:6} {batch_size:5d} {r['bare_fit_s']:10.2f} "
+                  + " ".join(f"{c:>22}" for c in cells)
+                  + f" {r['diagnoses']:9d}", flush=True)
+    print("Ratios with CurveWatch() over bare, median [quartiles] of paired "
+          "rounds: whole-fit wall time, whole-fit CPU time of this process, "
+          "and the median epoch after the first (wall, CurveWatch's "
+          "epoch-end work included); 'diagnoses': full diagnoses run in "
+          "one watched fit.")
+    return results
+
+
 def count_reads():
     """Counts CurveWatch's device-to-host reads (`device._to_numpy`)."""
     calls = {"n": 0}
@@ -182,12 +283,34 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=64,
                         help="training steps per epoch")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3,
-                        help="epochs per fit; the median epoch is kept")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="interleaved rounds of the three modes")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per fit; the median epoch is kept "
+                        "(default 3; long case: 1000)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds of the modes (default 10; "
+                        "long case: 3)")
+    parser.add_argument("--case", default="short,long",
+                        help="short, long or short,long")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
+    cases = args.case.split(",")
+    results = {}
+    long_args = argparse.Namespace(
+        epochs=args.epochs or 1000, rounds=args.rounds or 3)
+    if "short" in cases:
+        args.epochs, args.rounds = args.epochs or 3, args.rounds or 10
+        results["short"] = run_short(args)
+    if "long" in cases:
+        results["long"] = print_long(long_args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": keras.backend.backend(),
+                       "device": _device_name(keras.backend.backend()),
+                       "args": vars(args), "results": results}, f, indent=1)
+    return results
+
+
+def run_short(args):
     backend = keras.backend.backend()
     spes = [int(s) for s in args.steps_per_execution.split(",")]
     if backend == "torch":
@@ -225,10 +348,6 @@ def main(argv=None):
           "CurveWatch overrides no batch hook: "
           f"{not any(r['curvewatch_overrides_batch_hooks'] for r in results)}"
           ".")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"backend": backend, "device": _device_name(backend),
-                       "args": vars(args), "results": results}, f, indent=1)
     return results
 
 

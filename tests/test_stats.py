@@ -164,3 +164,57 @@ def test_constant_curves_have_zero_noise_and_no_trend(value, n):
     assert math.isnan(stats.flip_rate(values))
     slope, tau, p = stats.trend(values)
     assert math.isnan(slope) or slope == 0.0
+
+
+def _running_median_by_loop(values, window):
+    """The definition: one median per point, shrinking at the edges."""
+    half, n = window // 2, len(values)
+    return np.array([
+        np.median(values[i - min(half, i, n - 1 - i):
+                         i + min(half, i, n - 1 - i) + 1])
+        for i in range(n)
+    ])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=0, max_size=40),
+       st.sampled_from([3, 5, 7]))
+def test_running_median_equals_its_definition(values, window):
+    values = np.asarray(values, dtype=np.float64)
+    np.testing.assert_array_equal(
+        stats.running_median(values, window),
+        _running_median_by_loop(values, window))
+
+
+@pytest.mark.parametrize("n", [5, 6, 40, 333, 2000])
+def test_exact_theil_sen_matches_scipy_to_the_bit(n):
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(n)
+    x = np.sort(rng.choice(3 * n, n, replace=False)).astype(np.float64)
+    y = np.round(rng.normal(size=n) + 0.01 * x, 2)  # with tied values
+    assert stats.theil_sen_slope(x, y) == scipy_stats.theilslopes(y, x)[0]
+
+
+def test_sampled_theil_sen_is_close_to_exact_and_deterministic():
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(0)
+    n = 3000  # past THEIL_SEN_MAX_PAIRS: the sampled path
+    assert n * (n - 1) // 2 > stats.THEIL_SEN_MAX_PAIRS
+    x = np.arange(n, dtype=np.float64)
+    y = np.exp(-x / 600) + rng.normal(0, 0.05, n)
+    exact = scipy_stats.theilslopes(y, x)[0]
+    sampled = stats.theil_sen_slope(x, y)
+    assert abs(sampled - exact) < 0.01 * abs(exact)
+    assert stats.theil_sen_slope(x, y) == sampled
+
+
+def test_sampled_theil_sen_resists_a_quarter_of_outliers():
+    rng = np.random.default_rng(1)
+    n = 5000
+    x = np.arange(n, dtype=np.float64)
+    y = 0.002 * x + rng.normal(0, 0.1, n)
+    bad = rng.choice(n, n // 4, replace=False)
+    y[bad] = 1e6 * rng.random(len(bad))  # 25 % < 29.3 % breakdown point
+    assert abs(stats.theil_sen_slope(x, y) - 0.002) < 0.0005

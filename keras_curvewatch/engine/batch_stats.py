@@ -38,6 +38,64 @@ INITIAL_STATS[[LAST, LAST_DIFF]] = np.inf
 INITIAL_STATS[FIRST_NONFINITE] = -1.0
 
 
+def fold_batches(stats, losses, batch_sizes):
+    """Adds consecutive batches to a statistics vector, on the host.
+
+    The numpy twin of `BatchLossAccumulator.update_state`, in float32 like
+    the device: `read()` folds the batches the ring holds with it, one
+    vectorised pass instead of about 40 eager device operations per epoch.
+
+    Args:
+        stats: 1-D array of `N_STATS`. The statistics so far.
+        losses: 1-D array. Losses of consecutive batches, oldest first.
+        batch_sizes: 1-D array. Their batch sizes.
+
+    Returns:
+        The new statistics vector (float32).
+    """
+    f32 = np.float32
+    s = np.asarray(stats, dtype=f32)
+    losses = np.asarray(losses, dtype=f32).reshape(-1)
+    sizes = np.asarray(batch_sizes, dtype=f32).reshape(-1)
+    if len(losses) == 0:
+        return s.copy()
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(losses)
+        finite_f = finite.astype(f32)
+        safe = np.where(finite, losses, f32(0.0))
+        shift = s[SHIFT]
+        if s[N_FINITE] == 0 and finite.any():
+            shift = safe[int(np.argmax(finite))]
+        delta = np.where(finite, safe - shift, f32(0.0))
+        # Pairs of consecutive differences, across the previous batch too;
+        # non-finite ones (a non-finite loss, no previous one) are skipped.
+        diff = losses - np.concatenate([s[LAST:LAST + 1], losses[:-1]])
+        product = diff * np.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
+                                         diff[:-1]])
+        pair = np.isfinite(product)
+        new = s.copy()
+        new[N_BATCHES] = s[N_BATCHES] + f32(len(losses))
+        new[N_FINITE] = s[N_FINITE] + finite_f.sum(dtype=f32)
+        new[SHIFT] = shift
+        new[SUM] = s[SUM] + delta.sum(dtype=f32)
+        new[SUM_SQ] = s[SUM_SQ] + (delta * delta).sum(dtype=f32)
+        new[WEIGHTED_SUM] = s[WEIGHTED_SUM] + (sizes * delta).sum(dtype=f32)
+        new[MIN] = min(s[MIN], np.where(finite, losses, np.inf).min())
+        new[MAX] = max(s[MAX], np.where(finite, losses, -np.inf).max())
+        new[LAST] = losses[-1]
+        new[LAST_DIFF] = diff[-1]
+        new[FLIPS] = s[FLIPS] + np.count_nonzero(pair & (product < 0))
+        new[FLIP_PAIRS] = s[FLIP_PAIRS] + np.count_nonzero(pair)
+        new[SAMPLES] = s[SAMPLES] + sizes.sum(dtype=f32)
+        new[FINITE_SAMPLES] = s[FINITE_SAMPLES] + (sizes * finite_f).sum(
+            dtype=f32)
+        new[BATCH_MIN] = min(s[BATCH_MIN], sizes.min())
+        new[BATCH_MAX] = max(s[BATCH_MAX], sizes.max())
+        if not finite.all() and s[FIRST_NONFINITE] < 0:
+            new[FIRST_NONFINITE] = s[N_BATCHES] + f32(np.argmin(finite))
+    return new
+
+
 class EpochBatchStats:
     """One epoch's per-batch statistics, read back from the device.
 

@@ -131,8 +131,8 @@ def describe_series(name, values, epochs, direction=None):
     direction = direction or direction_of(name)
     finite_mask = np.isfinite(values)
     out = SeriesStats(name=name, direction=direction, n_epochs=len(values))
-    out.values = [float(v) for v in values]
-    out.epochs = [int(e) for e in epochs]
+    out.values = values.tolist()
+    out.epochs = epochs.tolist()
     out.n_finite = int(finite_mask.sum())
     if out.n_finite == 0:
         out.smoothed = [float("nan")] * len(values)
@@ -145,7 +145,7 @@ def describe_series(name, values, epochs, direction=None):
     out.best = float(values[raw_best])
     out.raw_best_epoch = int(epochs[raw_best])
     smooth = stats.robust_smooth(values)
-    out.smoothed = [float(v) for v in smooth]
+    out.smoothed = smooth.tolist()
     # Only positions with data can be recommended.
     smooth_masked = np.where(finite_mask, smooth, np.nan)
     best_smooth = int(pick(smooth_masked))

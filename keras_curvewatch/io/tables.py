@@ -73,6 +73,21 @@ def _is_list(value):
     return hasattr(value, "__len__") and hasattr(value, "__iter__")
 
 
+# Python ints up to this size convert to float64 as `_cell` would; larger
+# ones (a 400-digit integer) go through `_cell` and its clear error.
+_PLAIN_INT_LIMIT = 2 ** 63
+
+
+def _all_floats(value, values):
+    """True if `value` is a 1-D numeric array or `values` holds only Python
+    floats and moderate ints, which `_cell` would convert one by one to the
+    same floats."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1 and value.dtype.kind in "fiu"
+    return all(type(v) is float or (type(v) is int and -_PLAIN_INT_LIMIT
+                                    < v < _PLAIN_INT_LIMIT) for v in values)
+
+
 def from_mapping(mapping, source, epochs=None):
     columns, skipped, lengths = {}, [], {}
     for key, value in mapping.items():
@@ -85,6 +100,10 @@ def from_mapping(mapping, source, epochs=None):
             epochs = values
             continue
         lengths[key] = len(values)
+        if _all_floats(value, values):
+            # A long history of plain numbers: no per-value checks needed.
+            columns[key] = np.asarray(values, dtype=np.float64).tolist()
+            continue
         columns[key] = [_cell(v, key, i, source) for i, v in enumerate(values)]
     if not columns:
         found = {k: type(v).__name__ for k, v in list(mapping.items())[:8]}

@@ -16,6 +16,7 @@ import keras
 
 from keras_curvewatch.engine import codes
 from keras_curvewatch.engine import arguments
+from keras_curvewatch.live.cadence import DiagnosisCadence
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
 from keras_curvewatch.engine.session import DiagnosisSession
@@ -43,9 +44,12 @@ _PER_BATCH_OFF = (
 class CurveWatch(keras.callbacks.Callback):
     """Diagnoses the loss curves while `fit` runs and warns as findings arise.
 
-    At each epoch end it runs `keras_curvewatch.analyze()` on the epoch logs
-    so far plus per-batch training losses gathered inside the compiled train
-    step (whatever `steps_per_execution` is) and read back once per epoch.
+    It runs `keras_curvewatch.analyze()` on the epoch logs so far plus
+    per-batch training losses gathered inside the compiled train step
+    (whatever `steps_per_execution` is) and read back once per epoch: at
+    epoch ends while that costs under 1% of the training time, at once when
+    cheap per-epoch checks see a NaN or a possible divergence or spike, and
+    at train end, so `report` then equals `analyze()` on the same history.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
     `loss_batch_min`, `loss_batch_max`) are in `report` and `history`;
@@ -154,6 +158,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
+        self._cadence = DiagnosisCadence()
         self._reset()
 
     def _reset(self):
@@ -167,6 +172,7 @@ class CurveWatch(keras.callbacks.Callback):
             self._monitor.reset()
         self._session.reset()
         self._notifier.reset()
+        self._cadence.start()
 
     @property
     def history(self):
@@ -228,6 +234,13 @@ class CurveWatch(keras.callbacks.Callback):
             self._disable(error)
 
     def on_train_end(self, logs=None):
+        if not self.disabled and self._cadence.behind:
+            try:  # The epochs since the last diagnosis (see cadence.py).
+                self.report = self._diagnose()
+                if self._live is not None:
+                    self._live.update(self.report)
+            except Exception as error:
+                self._disable(error)
         if not self.disabled and self.report is not None and self._chief:
             try:
                 if self.signal_check is not None:  # issue 16, once per fit
@@ -272,6 +285,15 @@ class CurveWatch(keras.callbacks.Callback):
                         logs[key] = value
         self._session.add_epoch(epoch, entry, batch_losses,
                                 self._measured(batch_stats))
+        # The learning-rate control reads a fresh report at every epoch;
+        # otherwise the cadence decides (see cadence.py).
+        if self._lr is not None or self._cadence.due(self.history, entry):
+            with self._cadence.timed():
+                self._diagnose_and_notify(epoch, logs)
+        if self._chief and self.backup_dir is not None:
+            self._save()
+
+    def _diagnose_and_notify(self, epoch, logs):
         self.report = self._control(epoch, logs, self._diagnose())
         if self._chief:
             raised = self._notifier.notify(
@@ -280,8 +302,6 @@ class CurveWatch(keras.callbacks.Callback):
             self._session.record_warned(raised)
             if self._live is not None:
                 self._live.update(self.report)
-            if self.backup_dir is not None:
-                self._save()
 
     def _control(self, epoch, logs, report):
         """Applies the learning-rate control, if any, and merges its

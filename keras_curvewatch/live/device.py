@@ -50,6 +50,7 @@ from keras_curvewatch.engine.batch_stats import SUM
 from keras_curvewatch.engine.batch_stats import SUM_SQ
 from keras_curvewatch.engine.batch_stats import VAL_SAMPLES
 from keras_curvewatch.engine.batch_stats import WEIGHTED_SUM
+from keras_curvewatch.engine.batch_stats import fold_batches
 
 # The ring buffer keeps this many most recent batch losses of the epoch:
 # 4096 x 2 float32 is 32 KiB, and covers every batch of most epochs.
@@ -284,8 +285,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
     def clear(self):
         """Resets the statistics; called eagerly at each epoch start."""
         self._pending = []
+        # The ring is not cleared: only the slots written since (counted
+        # by `stats` and `count`) are ever read.
         self.stats.assign(INITIAL_STATS)
-        self.ring.assign(np.zeros((2, self.capacity), dtype="float32"))
         self.count.assign(0.0)
 
     def result(self):
@@ -301,19 +303,17 @@ class BatchLossAccumulator(keras.metrics.Metric):
         stats = _to_numpy(self.stats)
         # Batches `add_ring` / `add_graph` left in the ring since the last
         # fold, which happened at a multiple of `capacity` (or never):
-        # slots 0..pending-1. They are folded in on the device.
+        # slots 0..pending-1.
         pending = int(round(float(_to_numpy(self.count)))) - int(
             round(stats[N_BATCHES]))
         if pending > self.capacity:
             raise RuntimeError(
                 f"The epoch had {pending} batches, more than the ring's "
                 f"{self.capacity}, and was not folded in the step.")
-        if pending > 0:
-            ring = self.ring.value
-            self.update_state(ring[0, :pending], ring[1, :pending],
-                              write_ring=False)
-            stats = _to_numpy(self.stats)
         ring = _to_numpy(self.ring)
+        if pending > 0:
+            # Folded on the host: one numpy pass, not ~40 eager device ops.
+            stats = fold_batches(stats, ring[0, :pending], ring[1, :pending])
         return EpochBatchStats.from_arrays(stats, ring, self.capacity)
 
 

@@ -1,0 +1,57 @@
+"""Tests of `keras_curvewatch.engine.batch_stats.fold_batches`, the host
+twin of the device accumulator's update."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from keras_curvewatch.engine import batch_stats  # noqa: E402
+from keras_curvewatch.engine.batch_stats import INITIAL_STATS  # noqa: E402
+from keras_curvewatch.live import device  # noqa: E402
+
+
+def _device_stats(losses, sizes, chunks):
+    accumulator = device.BatchLossAccumulator(capacity=len(losses) + 1)
+    for start, stop in chunks:
+        accumulator.update_state(
+            keras.ops.convert_to_tensor(losses[start:stop], "float32"),
+            sizes[start:stop])
+    return device._to_numpy(accumulator.stats)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_host_fold_matches_the_device_update(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    losses = rng.lognormal(0.0, 0.5, n).astype("float32")
+    losses[rng.choice(n, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+    sizes = np.full(n, 4.0, dtype="float32")
+    sizes[-1] = 2.0
+    expected = _device_stats(losses, sizes, [(0, 7), (7, 8), (8, n)])
+    host = INITIAL_STATS
+    for start, stop in [(0, 13), (13, n)]:
+        host = batch_stats.fold_batches(host, losses[start:stop],
+                                        sizes[start:stop])
+    # SUM is a near-cancelling float32 sum: absolute tolerance too.
+    np.testing.assert_allclose(host, expected, rtol=1e-5, atol=1e-5)
+    stats = batch_stats.EpochBatchStats(host, losses, sizes)
+    finite = losses[np.isfinite(losses)].astype("float64")
+    assert stats.n_batches == n and stats.n_finite == n - 3
+    assert stats.first_nonfinite == int(np.argmin(np.isfinite(losses)))
+    np.testing.assert_allclose(stats.std, finite.std(ddof=1), rtol=1e-4)
+    np.testing.assert_allclose(stats.mean, finite.mean(), rtol=1e-5)
+
+
+def test_host_fold_of_nothing_and_of_no_finite_loss():
+    same = batch_stats.fold_batches(INITIAL_STATS, [], [])
+    np.testing.assert_array_equal(same, INITIAL_STATS)
+    stats = batch_stats.EpochBatchStats(
+        batch_stats.fold_batches(INITIAL_STATS, [np.nan, np.nan], [4, 4]),
+        [np.nan, np.nan], [4, 4])
+    assert stats.n_batches == 2 and stats.n_finite == 0
+    assert np.isnan(stats.mean) and stats.first_nonfinite == 0

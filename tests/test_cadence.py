@@ -1,0 +1,173 @@
+"""Tests of `keras_curvewatch.live.cadence`: when CurveWatch runs the full
+diagnosis, and that the report at train end is still `analyze()`'s."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+import keras_curvewatch as kcw
+from keras_curvewatch.engine import stats
+from keras_curvewatch.live import cadence
+from keras_curvewatch.live.cadence import DiagnosisCadence
+import tiny_regression  # beside this file
+
+
+def _feed(watch, curves, n):
+    """The history lists and last entry of the first `n` epochs."""
+    history = {k: [float(v) for v in vs[:n]] for k, vs in curves.items()}
+    entry = {k: vs[-1] for k, vs in history.items()}
+    return history, entry
+
+
+def test_first_epoch_and_alarms_are_due_even_with_no_budget():
+    watch = DiagnosisCadence(budget=0.0)
+    curves = {"loss": [1.0, 0.8, 0.7, 0.65, 0.6, 0.58, float("nan")]}
+    history, entry = _feed(watch, curves, 1)
+    assert watch.due(history, entry)
+    with watch.timed():
+        pass
+    assert watch.runs == 1 and not watch.behind
+    for n in range(2, 7):
+        assert not watch.due(*_feed(watch, curves, n))
+    assert watch.behind
+    assert watch.due(*_feed(watch, curves, 7))  # the NaN
+
+
+def test_the_budget_decides_between_alarms():
+    rich, poor = DiagnosisCadence(budget=1e9), DiagnosisCadence(budget=0.0)
+    curves = {"loss": list(np.linspace(1.0, 0.5, 30))}
+    for watch in (rich, poor):
+        for n in range(1, 31):
+            if watch.due(*_feed(watch, curves, n)):
+                with watch.timed():
+                    pass
+    assert rich.runs == 30
+    assert poor.runs == 1
+
+
+def test_gaps_of_validation_freq_raise_no_alarm():
+    watch = DiagnosisCadence(budget=0.0)
+    watch.runs = 1
+    nan = float("nan")
+    history = {"loss": [1.0, 0.9, 0.8, 0.7], "val_loss": [1.1, nan, 0.9, nan]}
+    assert not watch.due(history, {"loss": 0.7})
+
+
+def test_a_missing_loss_curve_is_diagnosed_every_epoch():
+    watch = DiagnosisCadence(budget=0.0)
+    watch.runs = 1
+    assert watch.due({"accuracy": [0.5, 0.6]}, {"accuracy": 0.6})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=30))
+def test_smoothed_end_from_the_tail_equals_the_whole_curve(values):
+    tail = values[-cadence.SMOOTH_END_POINTS:]
+    assert cadence._smoothed_end(tail) == stats.robust_smooth(values)[-1]
+
+
+def _synthetic_runs():
+    """Curves that diverge, spike or stay healthy, as in
+    bench/detection.py."""
+    rng = np.random.default_rng(7)
+    runs = []
+    for i in range(12):
+        n = int(rng.integers(20, 60))
+        t = np.arange(n)
+        loss = (0.3 + np.exp(-t / 6.0)) * np.exp(rng.normal(0, 0.03, n))
+        if i % 3 == 0:  # diverging after a minimum
+            onset = int(n * rng.uniform(0.3, 0.6))
+            loss = loss * np.where(t > onset, 1 + 0.08 * (t - onset), 1.0)
+        elif i % 3 == 1:  # spikes
+            for epoch in rng.choice(np.arange(2, n - 1), 2, replace=False):
+                loss[epoch] *= rng.uniform(1.6, 4.0)
+        val = loss * 1.1 * np.exp(rng.normal(0, 0.03, n))
+        runs.append({"loss": loss, "val_loss": val})
+    return runs
+
+
+def test_alarm_fires_whenever_a_divergence_or_new_spike_is_found():
+    checked = {"diverging": 0, "spike": 0}
+    for curves in _synthetic_runs():
+        watch = DiagnosisCadence(budget=0.0)
+        n_epochs = len(curves["loss"])
+        for n in range(1, n_epochs + 1):
+            history, entry = _feed(watch, curves, n)
+            alarm = watch.due(history, entry)
+            if n == 1:
+                with watch.timed():
+                    pass
+            report = kcw.analyze(history)
+            if any(f.code == "diverging" for f in report.findings):
+                checked["diverging"] += 1
+                assert alarm, (n, history["loss"])
+            new_spike = any(n - 2 in report.series[name].spikes
+                            for name in ("loss", "val_loss"))
+            if new_spike:
+                checked["spike"] += 1
+                assert alarm, (n, history)
+    assert checked["diverging"] > 0 and checked["spike"] > 0
+
+
+def _comparable(report):
+    return ([f.to_dict() for f in report.findings],
+            {k: s.to_dict() for k, s in report.series.items()})
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.02])
+def test_report_at_train_end_equals_analyze(monkeypatch, budget):
+    monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", budget)
+    x, y = tiny_regression.data(96)
+    model = tiny_regression.build_model(keras)
+    watch = kcw.CurveWatch(display=False, warn=lambda f: None)
+    history = model.fit(x, y, batch_size=8, epochs=40, validation_split=0.25,
+                        verbose=0, callbacks=[watch])
+    if budget == 0.0:
+        assert watch._cadence.runs < 40  # the cadence skipped epochs
+    context = watch.report.context
+    expected = kcw.analyze(
+        history.history,
+        batch_losses=watch.report.batch["batch_losses"],
+        batch_size=context["batch_size"],
+        n_train=context["n_train"],
+        n_val=context["n_val"],
+        steps_per_epoch=context["steps_per_epoch"],
+        model=model,
+    )
+    assert len(watch.report.batch["batch_losses"]) == 40 * 9
+    assert _comparable(watch.report) == _comparable(expected)
+
+
+class _PoisonWeights(keras.callbacks.Callback):
+    """Sets every weight to NaN at the start of epoch `at`."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            for weight in self.model.trainable_weights:
+                weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+
+def test_nan_is_raised_in_the_epoch_it_appears(monkeypatch):
+    monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", 0.0)
+    x, y = tiny_regression.data(64)
+    model = tiny_regression.build_model(keras)
+    raised = {}
+
+    def record(finding):
+        raised.setdefault(finding.code, len(watch.history["loss"]))
+
+    watch = kcw.CurveWatch(display=False, warn=record)
+    model.fit(x, y, batch_size=16, epochs=12, verbose=0,
+              callbacks=[_PoisonWeights(at=8), watch])
+    assert math.isnan(watch.history["loss"][8])
+    assert raised["nan_loss"] == 9  # at the end of epoch 8, the 9th
+    assert watch._cadence.runs < 12
