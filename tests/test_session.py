@@ -83,7 +83,10 @@ def test_a_registered_code_flows_to_warning_class_report_and_cleared(
     (entry,) = [c for c in report.cleared if c["code"] == "toy_phase"]
     assert entry["severity"] == "warning"
     assert entry["warned_epoch"] == 0
-    assert entry["cleared_epoch"] == TOY_EPOCHS
+    # The first diagnosed epoch without it: the live diagnosis runs on a
+    # cadence (live/cadence.py), so it may be a later epoch than the first
+    # one without the toy phase, never an earlier one.
+    assert TOY_EPOCHS <= entry["cleared_epoch"] <= 5
     assert f"not found from epoch {TOY_EPOCHS} on" in entry["reason"]
     again = kcw.Report.from_json(report.to_json())
     assert again.cleared == report.cleared
