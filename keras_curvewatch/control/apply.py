@@ -212,12 +212,13 @@ def _rate_of(optimizer):
 
 
 def scale_learning_rate(model, ratio, min_lr):
-    """Multiplies every optimizer's rate by `ratio`, never below `min_lr`
-    (a rate already under it is left alone) and never upwards.
+    """Multiplies every optimizer's rate by `ratio`; a cut (ratio < 1)
+    never goes below `min_lr` and leaves a rate already under it alone.
 
     Args:
         model: `keras.Model`.
-        ratio: float in (0, 1].
+        ratio: float > 0. Below 1 for a cut, above 1 for a warm-up or an
+            undo (the policy keeps those within its bounds).
         min_lr: float > 0.
 
     Returns:
@@ -228,11 +229,10 @@ def scale_learning_rate(model, ratio, min_lr):
         inner = _inner(optimizer)
         old = _rate_of(optimizer)
         new = old * ratio
-        if not (math.isfinite(old) and old > min_lr):
-            changes.append((old, old))
-            continue
-        new = max(new, min_lr)
-        if not (math.isfinite(new) and 0 < new <= old):
+        if ratio < 1 and math.isfinite(new):
+            new = max(new, min_lr) if old > min_lr else old
+        if not (math.isfinite(old) and old > 0 and math.isfinite(new)
+                and new > 0) or new == old:
             changes.append((old, old))
             continue
         if _kind(optimizer) == "scaled":
@@ -243,6 +243,40 @@ def scale_learning_rate(model, ratio, min_lr):
             inner._learning_rate.assign(new)
         changes.append((old, _rate_of(optimizer)))
     return changes
+
+
+def get_multipliers(model):
+    """What the control changed, per optimizer, to save beside a backup:
+    `["scale", s]` for a `ScaledSchedule` (its multiplier, which a
+    checkpoint of the optimizer does not hold), `["rate", r]` for a rate
+    variable."""
+    out = []
+    for optimizer in optimizers_of(model):
+        inner = _inner(optimizer)
+        if _kind(optimizer) == "scaled":
+            scale = inner._learning_rate.scale
+            out.append(["scale", float(ops.convert_to_numpy(scale))])
+        else:
+            out.append(["rate", _rate_of(optimizer)])
+    return out
+
+
+def set_multipliers(model, values):
+    """Restores `get_multipliers()` output; skips entries whose kind or
+    count no longer match."""
+    optimizers = optimizers_of(model)
+    if len(values) != len(optimizers):
+        return
+    for optimizer, (kind, value) in zip(optimizers, values):
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            continue
+        inner = _inner(optimizer)
+        scaled = _kind(optimizer) == "scaled"
+        if kind == "scale" and scaled:
+            inner._learning_rate.scale.assign(value)
+        elif kind == "rate" and not scaled:
+            inner._learning_rate.assign(value)
 
 
 def take_snapshot(model):

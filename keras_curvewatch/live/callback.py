@@ -15,7 +15,9 @@ import keras
 
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live import loss_tap
+from keras_curvewatch.control.inputs import segment_curves
 from keras_curvewatch.engine.analysis import analyze
+from keras_curvewatch.engine.analysis import diagnose
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.curves import rename_aliases
 from keras_curvewatch.live.distributed import is_chief
@@ -186,15 +188,29 @@ class CurveWatch(keras.callbacks.Callback):
         except Exception as error:
             self._disable(error)
         if self._lr is not None:
-            # Outside the guard: a rate that cannot be changed live must
-            # stop fit here with a message saying what to pass instead.
-            self._lr.on_train_begin(self.model)
-            if self._pending_lr_state is not None:
-                self._lr.set_state(self._pending_lr_state)
-                self._pending_lr_state = None
+            try:
+                self._lr.on_train_begin(self.model,
+                                        resume=self._pending_lr_state)
+            except ConfigError:
+                # A rate that cannot be changed live must stop fit here,
+                # with a message saying what to pass instead.
+                raise
+            except Exception as error:
+                self._disable(error)
+            self._pending_lr_state = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.disabled or self._accumulator is None:
+        if self.disabled:
+            return
+        try:
+            if self._lr is not None:
+                # After every on_train_begin: BackupAndRestore's weights are
+                # in place whatever the order of the callbacks.
+                self._lr.on_epoch_begin(epoch)
+        except Exception as error:
+            self._disable(error)
+            return
+        if self._accumulator is None:
             return
         try:
             self._accumulator.clear()
@@ -206,7 +222,7 @@ class CurveWatch(keras.callbacks.Callback):
             return
         try:
             if self._lr is not None and logs is not None:
-                for key, value in self._lr.epoch_logs(self.model).items():
+                for key, value in self._lr.epoch_logs().items():
                     logs.setdefault(key, value)
             self._epoch_end(epoch, logs if logs is not None else {})
         except Exception as error:
@@ -222,7 +238,7 @@ class CurveWatch(keras.callbacks.Callback):
                 self._disable(error)
         if self._lr is not None and not self.disabled:
             try:
-                self._lr.on_train_end(self.model)
+                self._lr.on_train_end()
             except Exception as error:
                 self._disable(error)
         if self._live is not None and hasattr(self._live, "flush"):
@@ -258,11 +274,19 @@ class CurveWatch(keras.callbacks.Callback):
         and finding to the report before the findings are raised."""
         if self._lr is None:
             return report
-        result = self._lr.on_epoch_end(self.model, epoch, logs, report)
+        since, segment = self._lr.segment_since(), None
+        if since is not None:
+            inputs = segment_curves(report, since)
+            if inputs is not None:
+                segment = diagnose(*inputs)
+        result = self._lr.on_epoch_end(epoch, logs, report, segment)
         report.actions = list(self._lr.actions)
-        if result["finding"] is not None:
+        if self._lr.findings:
+            # One finding per code: the controller's says what it did.
+            codes = {f.code for f in self._lr.findings}
             report.findings = sort_findings(
-                report.findings + [result["finding"]])
+                [f for f in report.findings if f.code not in codes]
+                + list(self._lr.findings))
         if result["message"] and self._chief:
             logging.getLogger(LOGGER_NAME).info(result["message"])
         return report
@@ -386,10 +410,15 @@ class CurveWatch(keras.callbacks.Callback):
         self._measured = dict(state.get("measured", {}))
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.
-        self._pending_lr_state = state.get("lr_control")
+        lr_state = state.get("lr_control")
+        self._pending_lr_state = (lr_state, {}) if lr_state else None
 
     def _save(self):
         callback_state.save_state(self.backup_dir, self.get_state())
+        if self._lr is not None and self._lr.snapshots_changed:
+            callback_state.save_snapshots(self.backup_dir,
+                                          self._lr.snapshots)
+            self._lr.snapshots_changed = False
 
     def _restore(self):
         loaded = callback_state.load_state(self.backup_dir)
@@ -398,6 +427,10 @@ class CurveWatch(keras.callbacks.Callback):
         resume_epoch, state = loaded
         kept = [e for e in state["epochs"] if e < resume_epoch]
         self.set_state(state, n_epochs=len(kept))
+        if self._pending_lr_state is not None:
+            self._pending_lr_state = (
+                self._pending_lr_state[0],
+                callback_state.load_snapshots(self.backup_dir))
         self.resumed_at = resume_epoch
         if len(kept) < resume_epoch:
             self._notes.append(
