@@ -87,6 +87,8 @@ class LRController:
         self.snapshots_changed = False
         self._best = math.nan
         self._pending = None
+        # (epoch, snapshot name) of the latest restore of the weights.
+        self._restored = None
 
     def on_train_begin(self, model, resume=None):
         """Checks that the rate can be changed live.
@@ -114,11 +116,16 @@ class LRController:
             return
         data, snapshots = self._pending
         self._pending = None
-        if data:
-            self._set_state(data)
-            lr_apply.set_multipliers(self.model, data.get("rates", []))
         self.snapshots.update({k: v for k, v in (snapshots or {}).items()
                                if k in self.snapshots})
+        if data:
+            self._set_state(data)
+            if self._restored is not None and self._restored[0] == (
+                    epoch - 1):
+                # A BackupAndRestore before CurveWatch in the callbacks
+                # saved that epoch's weights before the rollback: redo it.
+                self._restore(self._restored[1])
+            lr_apply.set_multipliers(self.model, data.get("rates", []))
         if self.control.rollback and self.snapshots["best"] is None:
             self.snapshots["best"] = lr_apply.take_snapshot(self.model)
             self.snapshots_changed = True
@@ -142,6 +149,7 @@ class LRController:
                 "actions": [dict(a) for a in self.actions],
                 "findings": [f.to_dict() for f in self.findings],
                 "best": encode_float(self._best),
+                "restored": self._restored,
                 "rates": (lr_apply.get_multipliers(self.model)
                           if self.model is not None else [])}
 
@@ -160,6 +168,9 @@ class LRController:
         self.findings = [Finding.from_dict(f)
                          for f in data.get("findings", [])]
         self._best = decode_float(data.get("best", "NaN"))
+        restored = data.get("restored")
+        self._restored = (int(restored[0]), str(restored[1])) if (
+            restored) else None
 
     def on_train_end(self):
         lr_apply.release(self._tracked)
@@ -193,13 +204,12 @@ class LRController:
             self.snapshots_changed = True
         if decision.action not in (ROLLBACK, STOP, UNDO):
             self._maybe_snapshot(logs)
-        if decision.action == ROLLBACK:
-            self._restore("best")
+        if decision.action in (ROLLBACK, STOP):
+            self._restore("best", epoch)
         elif decision.action == UNDO and decision.evidence.get(
                 "restore_weights"):
-            self._restore("trial")
-        elif decision.action == STOP:
-            self._restore("best")
+            self._restore("trial", epoch)
+        if decision.action == STOP:
             model.stop_training = True
             result["stop"] = True
             self.findings.append(_stop_finding(epoch, decision))
@@ -239,11 +249,13 @@ class LRController:
             self.snapshots["best"] = lr_apply.take_snapshot(self.model)
             self.snapshots_changed = True
 
-    def _restore(self, which):
+    def _restore(self, which, epoch=None):
         """Restores a snapshot but keeps the current rates."""
         snapshot = self.snapshots.get(which)
         if snapshot is None:
             return
+        if epoch is not None:
+            self._restored = (int(epoch), which)
         rates = lr_apply.rates_of(self.model)
         lr_apply.restore_snapshot(self.model, snapshot)
         lr_apply.set_rates(self.model, rates)

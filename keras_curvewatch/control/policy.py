@@ -4,19 +4,34 @@
 optax style. Its input, `EpochStats`, comes from
 `keras_curvewatch.control.inputs`; the reading of the engine's causes is in
 `keras_curvewatch.control.evidence`, the check of each change in
-`keras_curvewatch.control.verify`; applying a decision to a model is the job
+`keras_curvewatch.control.verify`, rollbacks in
+`keras_curvewatch.control.rollback`; applying a decision to a model is the job
 of `keras_curvewatch.control.apply` and `keras_curvewatch.control.controller`.
 This module imports neither keras nor tensorflow.
 """
 
 import dataclasses
 import math
-from typing import NamedTuple
 
 from keras_curvewatch.control import evidence as ev
 from keras_curvewatch.control import verify
 from keras_curvewatch.control.config import check_config
 from keras_curvewatch.control.evidence import LR_FINDINGS  # noqa: F401
+from keras_curvewatch.control.rollback import ROLLBACK_LOSS_RATIO  # noqa
+from keras_curvewatch.control.rollback import ROLLBACK_MONITOR_RATIO  # noqa
+from keras_curvewatch.control.rollback import ROLLBACK_MONITOR_SIGMAS  # noqa
+from keras_curvewatch.control.rollback import rollback
+from keras_curvewatch.control.rollback import rollback_trigger
+from keras_curvewatch.control.types import ACTIONS  # noqa: F401
+from keras_curvewatch.control.types import ControlState  # noqa: F401
+from keras_curvewatch.control.types import Decision
+from keras_curvewatch.control.types import KEEP
+from keras_curvewatch.control.types import NONE  # noqa: F401
+from keras_curvewatch.control.types import RAISE
+from keras_curvewatch.control.types import REDUCE
+from keras_curvewatch.control.types import ROLLBACK  # noqa: F401
+from keras_curvewatch.control.types import STOP  # noqa: F401
+from keras_curvewatch.control.types import UNDO
 
 # An improvement counts only if the smoothed monitored curve drops by more
 # than this many noise sigmas (the engine's `SeriesStats.noise`). Measured
@@ -32,98 +47,6 @@ NOISE_BAND_SIGMAS = 0.5
 # revised reference (about 0.5) has a spread near 0.9 sigma, so 2 sigmas
 # is crossed by noise alone in about 1.5 % of epochs.
 RISING_NOISE_SIGMAS = 2.0
-# A training loss 10x above its best finite value has exploded: the same
-# ratio as the engine's `rules.training.EXPLODED_RATIO`.
-ROLLBACK_LOSS_RATIO = 10.0
-# A monitored (validation) loss 3x its best and 6 noise sigmas above it has
-# jumped, not drifted: the engine calls +50 % at 6 sigmas a spike, and 3x
-# leaves room for slow overfitting, which the plateau test handles.
-ROLLBACK_MONITOR_RATIO = 3.0
-ROLLBACK_MONITOR_SIGMAS = 6.0
-
-NONE = "none"
-REDUCE = "reduce"
-RAISE = "raise"
-KEEP = "keep"
-UNDO = "undo"
-ROLLBACK = "rollback"
-STOP = "stop"
-ACTIONS = (NONE, REDUCE, RAISE, KEEP, UNDO, ROLLBACK, STOP)
-
-
-class ControlState(NamedTuple):
-    """Immutable state of the learning-rate policy (JSON-ready fields).
-
-    Args:
-        best, best_epoch, wait: the plateau test: best smoothed monitored
-            value that counted as an improvement, its epoch, and epochs
-            since.
-        cooldown_left: int. Epochs left before another reduction.
-        best_loss, best_monitor: best finite training loss and raw
-            monitored value, for the rollback triggers.
-        n_reductions, n_rollbacks, n_raises, n_undone: counts of changes.
-        last_change_epoch: int. Epoch of the last change (-1: none yet).
-        stopped: bool. Training was stopped.
-        scale: float. The product of every change so far: the rate is
-            `scale` times the rate the run would have without control.
-        trial_*: the change under verification (`trial_epoch` -1: none):
-            its kind (`"cut"` or `"warmup"`), reason, rates, and the
-            smoothed level, trend, noise and saw-tooth before it.
-        no_cut_until, no_warmup_until: int. A cut (a warm-up) that did not
-            help is not tried again before this epoch.
-    """
-
-    best: float = math.nan
-    best_epoch: int = -1
-    wait: int = 0
-    cooldown_left: int = 0
-    best_loss: float = math.nan
-    best_monitor: float = math.nan
-    n_reductions: int = 0
-    n_rollbacks: int = 0
-    last_change_epoch: int = -1
-    stopped: bool = False
-    scale: float = 1.0
-    n_raises: int = 0
-    n_undone: int = 0
-    trial_epoch: int = -1
-    trial_kind: str = ""
-    trial_reason: str = ""
-    trial_old_lr: float = math.nan
-    trial_new_lr: float = math.nan
-    trial_level: float = math.nan
-    trial_slope: float = 0.0
-    trial_noise: float = math.nan
-    trial_sawtooth: float = math.nan
-    no_cut_until: int = -1
-    no_warmup_until: int = -1
-
-
-class Decision(NamedTuple):
-    """What the policy wants done at the end of one epoch.
-
-    Args:
-        action: str. One of `ACTIONS`: `"reduce"` (a cut), `"raise"` (a
-            warm-up), `"keep"` (a verdict: the change helped), `"undo"` (a
-            verdict: the change did not help; the old rate comes back, and
-            the weights from the change when `evidence["restore_weights"]`
-            is 1), `"rollback"`, `"stop"` or `"none"`.
-        old_lr: float. The learning rate seen in the epoch statistics.
-        new_lr: float or None. The rate to set; `None` keeps it. When set
-            it is finite and at least `min_lr`.
-        reason: str. `"plateau"`, `"overcut"`, a finding code, the verdict
-            (`"helped"`, `"neutral"`, `"worse"`), or `""`.
-        evidence: dict of str to float. The numbers behind the decision.
-        message: str. One sentence for the user.
-    """
-
-    action: str = NONE
-    old_lr: float = math.nan
-    new_lr: float = None
-    reason: str = ""
-    evidence: dict = {}
-    message: str = ""
-
 
 @dataclasses.dataclass(frozen=True)
 class LRControl:
@@ -254,9 +177,9 @@ class LRControl:
         lr = float(stats.learning_rate)
         if state.stopped:
             return Decision(old_lr=lr), state
-        trigger = self._rollback_trigger(state, stats)
+        trigger = rollback_trigger(state, stats)
         if trigger is not None:
-            return self._rollback(state, stats, *trigger)
+            return rollback(self, state, stats, *trigger)
         state, evidence = self._track(state, stats)
         if state.trial_epoch >= 0:
             if stats.epoch < state.trial_epoch + self.verify_epochs:
@@ -394,51 +317,3 @@ class LRControl:
                       if restore else "")
                    + f"; not tried again before epoch {ban}.")
         return Decision(UNDO, lr, new, verdict, numbers, message), state
-
-    def _rollback_trigger(self, state, stats):
-        if stats.nonfinite:
-            return "nan_loss", {}, "the loss is NaN/inf"
-        if (math.isfinite(stats.loss) and math.isfinite(state.best_loss)
-                and state.best_loss > 0
-                and stats.loss > ROLLBACK_LOSS_RATIO * state.best_loss):
-            return ("diverging",
-                    {"loss": stats.loss, "best_loss": state.best_loss},
-                    f"the loss exploded to {stats.loss:.3g}, over "
-                    f"{ROLLBACK_LOSS_RATIO:g}x its best {state.best_loss:.3g}")
-        value, best = stats.monitor_value, state.best_monitor
-        noise = stats.noise if math.isfinite(stats.noise) else 0.0
-        if (math.isfinite(value) and math.isfinite(best) and best > 0
-                and value > ROLLBACK_MONITOR_RATIO * best
-                and value > best + ROLLBACK_MONITOR_SIGMAS * noise):
-            return ("diverging",
-                    {"monitor_value": value, "best_monitor": best,
-                     "noise": noise},
-                    f"the monitored loss jumped to {value:.3g}, over "
-                    f"{ROLLBACK_MONITOR_RATIO:g}x its best {best:.3g}")
-        return None
-
-    def _rollback(self, state, stats, reason, evidence, why):
-        lr = float(stats.learning_rate)
-        evidence = dict(evidence, n_rollbacks=float(state.n_rollbacks))
-        if not self.rollback or state.n_rollbacks >= self.max_rollbacks:
-            limit = ("rollback is off" if not self.rollback else
-                     f"after {state.n_rollbacks} rollbacks "
-                     f"(max_rollbacks={self.max_rollbacks})")
-            message = (f"Epoch {stats.epoch}: {why} {limit}; training "
-                       "stopped" + (" at the best weights." if self.rollback
-                                    else "."))
-            return (Decision(STOP, lr, None, reason, evidence, message),
-                    state._replace(stopped=True))
-        new = self.lowered(lr, self.critical)
-        state = state._replace(
-            wait=0, cooldown_left=self.cooldown,
-            n_rollbacks=state.n_rollbacks + 1,
-            n_reductions=state.n_reductions + (new is not None),
-            last_change_epoch=int(stats.epoch),
-            scale=state.scale * new / lr if new else state.scale,
-            trial_epoch=-1, trial_kind="", trial_reason="")
-        after = (f"learning rate lowered from {lr:.3g} to {new:.3g}"
-                 if new is not None else f"learning rate kept at {lr:.3g}")
-        message = (f"Epoch {stats.epoch}: {why}; rolled back to the best "
-                   f"weights and optimizer state, {after}.")
-        return Decision(ROLLBACK, lr, new, reason, evidence, message), state
