@@ -461,7 +461,7 @@ def test_plateau_of_batch_noise_is_left_alone(noise_finding):
                                findings=lambda e: (noise_finding,))
     assert all(d.action == "none" for d in decisions)
     assert lr == 0.1 and state.n_reductions == 0
-    assert decisions[-1].evidence["held_back_by"] == 1.0
+    assert decisions[-1].evidence["held_back_by_batch_noise"] == 1.0
     # The same plateau without that finding is cut.
     decisions, _, _ = run(control, [1.0] * 12)
     assert decisions[3].action == "reduce"
@@ -554,3 +554,14 @@ def test_critical_factor_is_explicit():
     decision, _ = control.propose(control.init(),
                                   stats(3, lr=0.05, findings=critical))
     assert decision.new_lr == pytest.approx(0.025)
+
+
+def test_a_climb_far_beyond_the_noise_is_signal_even_with_batch_noise():
+    control = LRControl(patience=3)
+    noisy = (("small_validation_set", "warning", "validation_size"),)
+    # Falls, then climbs by 5 noise sigmas per epoch: not the batch's noise.
+    levels = [1.0, 0.9, 0.8] + [0.8 + 0.05 * i for i in range(1, 8)]
+    decisions, _, _ = run(control, levels, noise=0.01,
+                          findings=lambda e: noisy)
+    assert any(d.action == "reduce" and d.reason == "plateau"
+               for d in decisions)

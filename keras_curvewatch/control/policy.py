@@ -200,9 +200,14 @@ class LRControl:
                     "likely cause" + (" (critical: cut by "
                                       f"{self.critical:.3g})"
                                       if critical else ""))
-        noisy = ev.batch_noise(findings)
+        # A level far above the best is signal, whatever the noise's
+        # source; a flat stretch inside the band is noise when a finding
+        # blames the batch, the validation set or the classes for it.
+        rising = evidence["level"] > evidence["best"] + (
+            RISING_NOISE_SIGMAS * stats.noise)
+        noisy = ev.batch_noise(findings) if not rising else None
         if state.wait >= self.patience and noisy is not None:
-            evidence["held_back_by"] = 1.0
+            evidence["held_back_by_batch_noise"] = 1.0
         elif state.wait >= self.patience and may_cut:
             new = self.lowered(lr)
             if new is not None:
