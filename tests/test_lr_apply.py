@@ -298,3 +298,39 @@ def test_curvewatch_integration_rescues_nan_and_records_actions():
     assert {"epoch", "old", "new", "reason", "evidence"} <= set(actions[0])
     again = kcw.Report.from_json(watch.report.to_json())
     assert again.actions[0]["new"] == pytest.approx(actions[0]["new"])
+
+
+def test_schedule_still_decays_under_control():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 1))
+         + 0.5 * rng.normal(size=(200, 1))).astype("float32")
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        0.2, decay_steps=19, decay_rate=0.95)
+    model = model_with(keras.optimizers.SGD(schedule, momentum=0.9))
+    watch = ControlledWatch(lr_control=True, warn=lambda f: None,
+                            display=False)
+    history = model.fit(x, y, validation_split=0.25, epochs=14,
+                        batch_size=8, verbose=0, callbacks=[watch])
+    assert not watch.disabled, watch.error
+    actions = [a for a in watch.report.actions
+               if a["action"] in ("reduce", "raise", "undo", "rollback")]
+    assert actions, watch.report.actions
+    inner = lr_apply._inner(model.optimizer)
+    assert isinstance(inner._learning_rate, ScaledSchedule)
+    # The rate is the schedule's own value times the control's multiplier
+    # (a rollback also rewinds the schedule's step with the optimizer)...
+    scale = float(np.asarray(inner._learning_rate.scale))
+    step = int(np.asarray(inner.iterations))
+    assert scale < 1
+    assert lr_apply.get_learning_rate(model) == pytest.approx(
+        scale * float(schedule(step)), rel=1e-4)
+    # ...and the schedule goes on decaying underneath: between changes
+    # each epoch's rate is the previous one times 0.95.
+    rates = history.history["learning_rate"]
+    changed = {a["epoch"] + 1 for a in actions}
+    steady = [(a, b) for i, (a, b) in enumerate(zip(rates, rates[1:]))
+              if i + 1 not in changed]
+    assert steady
+    for a, b in steady:
+        assert b == pytest.approx(a * 0.95, rel=1e-3)

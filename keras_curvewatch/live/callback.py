@@ -86,12 +86,16 @@ class CurveWatch(keras.callbacks.Callback):
             Defaults to `None`.
         display: bool. Show the report live in a notebook. Defaults to
             `True`.
-        lr_control: bool or `keras_curvewatch.LRControl`. Lower the
-            learning rate when the curves say it is too high (noise-aware
-            plateau, oscillation, spikes), roll back to the best weights on
-            NaN or a divergence spike, and record every change in
-            `report.actions` and the `learning_rate` log. `True` uses
-            `LRControl()`. Defaults to `False`.
+        lr_control: bool or `keras_curvewatch.LRControl`. Cut the
+            learning rate only on evidence that it is the cause
+            (oscillation, a climb or spikes the engine blames on the rate,
+            or a plateau beyond the noise that no batch-noise finding
+            explains), verify each cut and undo it if it did not help, warm
+            back up after an over-cut, roll back to the best weights on NaN
+            or a divergence spike, and record every decision and verdict in
+            `report.actions` and the rate in the `learning_rate` log.
+            `True` uses `LRControl()`; see its docstring for every knob.
+            Defaults to `False`.
 
     Raises:
         ConfigError: if an argument is invalid.
