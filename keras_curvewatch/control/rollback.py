@@ -21,6 +21,9 @@ ROLLBACK_MONITOR_SIGMAS = 6.0
 
 
 def rollback_trigger(state, stats):
+    """`(reason, evidence, why)` when this epoch calls for a rollback
+    (NaN/inf, an exploded training loss, a jump of the monitored loss),
+    else None."""
     if stats.nonfinite:
         return "nan_loss", {}, "the loss is NaN/inf"
     if (math.isfinite(stats.loss) and math.isfinite(state.best_loss)
@@ -43,6 +46,9 @@ def rollback_trigger(state, stats):
     return None
 
 def rollback(control, state, stats, reason, evidence, why):
+    """The rollback decision (best weights back, rate cut by
+    `control.critical`), or a stop after `max_rollbacks` or with rollback
+    off; a rollback ends any change under trial."""
     lr = float(stats.learning_rate)
     evidence = dict(evidence, n_rollbacks=float(state.n_rollbacks))
     if not control.rollback or state.n_rollbacks >= control.max_rollbacks:
