@@ -182,3 +182,26 @@ def test_error_in_the_controllers_train_begin_disables_not_stops(
     assert len(history.history["loss"]) == 2
     assert watch.disabled and isinstance(watch.error, RuntimeError)
     assert math.isfinite(history.history["loss"][-1])
+
+
+def test_snapshots_round_trip_atomically(tmp_path):
+    from keras_curvewatch.live import state as callback_state
+
+    rng = np.random.default_rng(0)
+    snapshots = {
+        "best": {"weights": [rng.normal(size=(4, 8)).astype("float32"),
+                             np.zeros(8, "float32")],
+                 "optimizers": [[np.array(7, "int64"),
+                                 np.float32(0.02)], []]},
+        "trial": None}
+    callback_state.save_snapshots(str(tmp_path), snapshots)
+    loaded = callback_state.load_snapshots(str(tmp_path))
+    assert set(loaded) == {"best"}
+    for got, want in zip(loaded["best"]["weights"],
+                         snapshots["best"]["weights"]):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    assert [len(v) for v in loaded["best"]["optimizers"]] == [2, 0]
+    assert int(loaded["best"]["optimizers"][0][0]) == 7
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    assert callback_state.load_snapshots(str(tmp_path / "none")) == {}
