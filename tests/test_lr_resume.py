@@ -141,9 +141,8 @@ def test_resumed_run_matches_the_uninterrupted_one(tmp_path,
                                                    rate, mid_epoch):
     expected = _uninterrupted(tmp_path_factory, order, rate)
     # The run under test rolls back on both sides of the interruption.
-    rollbacks = [a for a in expected["actions"] if a[1] == "rollback"]
-    assert [a[0] for a in rollbacks] == list(BAD_EPOCHS)
-    assert expected["n_epochs"] == EPOCHS
+    rollbacks = [a[0] for a in expected["actions"] if a[1] == "rollback"]
+    assert min(rollbacks) < INTERRUPT_EPOCH < max(rollbacks)
 
     backup_dir = str(tmp_path / "backup")
     with pytest.raises(KeyboardInterrupt):
@@ -155,7 +154,7 @@ def test_resumed_run_matches_the_uninterrupted_one(tmp_path,
                                   else INTERRUPT_EPOCH + 1)
     got = _outcome(resumed, model)
     assert got["codes"] == expected["codes"]
-    assert got["n_epochs"] == EPOCHS
+    assert got["n_epochs"] == expected["n_epochs"]
     np.testing.assert_allclose(got["rates"], expected["rates"], rtol=1e-6)
     assert [a[:3] for a in got["actions"]] == [
         a[:3] for a in expected["actions"]]

@@ -10,6 +10,7 @@ input).
 """
 
 import math
+import os
 
 from keras_curvewatch.control import apply as lr_apply
 from keras_curvewatch.control.inputs import epoch_stats_from_report
@@ -95,8 +96,8 @@ class LRController:
 
         Args:
             model: the compiled `keras.Model`.
-            resume: `(state, snapshots)` saved by an interrupted run, or
-                None. Applied at the first `on_epoch_begin`, after a
+            resume: `(state, snapshots[, backup_weights_path])` saved by an
+                interrupted run, or None. Applied at the first `on_epoch_begin`, after a
                 `BackupAndRestore` placed anywhere in the callbacks has
                 restored the weights.
 
@@ -114,8 +115,13 @@ class LRController:
         rates, or takes the first rollback snapshot."""
         if self._pending is None:
             return
-        data, snapshots = self._pending
+        data, snapshots, weights = (tuple(self._pending) + (None,))[:3]
         self._pending = None
+        if data and self._tracked and weights and os.path.exists(weights):
+            # Under JAX the multiplier is an optimizer variable: a
+            # BackupAndRestore placed before CurveWatch loaded the backup
+            # before it was tracked, and skipped the optimizer's state.
+            self.model.load_weights(weights)
         self.snapshots.update({k: v for k, v in (snapshots or {}).items()
                                if k in self.snapshots})
         if data:

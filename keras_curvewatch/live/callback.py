@@ -434,7 +434,9 @@ class CurveWatch(keras.callbacks.Callback):
         if self._pending_lr_state is not None:
             self._pending_lr_state = (
                 self._pending_lr_state[0],
-                callback_state.load_snapshots(self.backup_dir))
+                callback_state.load_snapshots(self.backup_dir),
+                os.path.join(self.backup_dir,
+                             callback_state.BACKUP_WEIGHTS_FILE))
         self.resumed_at = resume_epoch
         if len(kept) < resume_epoch:
             self._notes.append(

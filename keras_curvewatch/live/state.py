@@ -19,6 +19,8 @@ SNAPSHOT_FILE = "curvewatch_snapshots.npz"
 STATE_VERSION = 1
 # Written by `keras.callbacks.BackupAndRestore` in its `backup_dir`.
 BACKUP_METADATA_FILE = "training_metadata.json"
+# ...and its weights and optimizer state.
+BACKUP_WEIGHTS_FILE = "latest.weights.h5"
 
 
 def save_state(backup_dir, state):
