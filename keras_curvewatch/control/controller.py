@@ -96,10 +96,10 @@ class LRController:
 
         Args:
             model: the compiled `keras.Model`.
-            resume: `(state, snapshots[, backup_weights_path])` saved by an
-                interrupted run, or None. Applied at the first `on_epoch_begin`, after a
-                `BackupAndRestore` placed anywhere in the callbacks has
-                restored the weights.
+            resume: `(state, snapshots[, backup_weights_path])` saved by
+                an interrupted run, or None. Applied at the first
+                `on_epoch_begin`, after a `BackupAndRestore` placed
+                anywhere in the callbacks has restored the weights.
 
         Raises:
             ConfigError: if a rate cannot be changed live; the message says
