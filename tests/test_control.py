@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_curvewatch.engine.analysis import analyze
-from keras_curvewatch.control.policy import CRITICAL_FACTOR_POWER
+from keras_curvewatch.control.policy import ACTIONS
 from keras_curvewatch.control.policy import ControlState
 from keras_curvewatch.control.policy import LRControl
 from keras_curvewatch.control.policy import NOISE_BAND_SIGMAS
@@ -23,20 +23,32 @@ from keras_curvewatch.errors import ConfigError
 
 
 def stats(epoch, lr=0.1, level=1.0, noise=0.01, loss=1.0, findings=(),
-          nonfinite=False):
+          nonfinite=False, history=None):
+    """`EpochStats` whose raw and smoothed monitored curves are `history`
+    (a list of levels up to this epoch) when given."""
+    pairs = tuple(enumerate(history)) if history is not None else ()
     return EpochStats(epoch=epoch, learning_rate=lr, findings=findings,
                       level=level, noise=noise, loss=loss,
-                      nonfinite=nonfinite)
+                      nonfinite=nonfinite, smoothed=pairs, values=pairs,
+                      losses=pairs)
 
 
-def run(control, levels, lr=0.1, noise=0.01, findings=None):
-    """Feeds a sequence of levels, applying each decision's new rate."""
+def run(control, levels, lr=0.1, noise=0.01, findings=None, after=None):
+    """Feeds a sequence of levels, applying each decision's new rate.
+
+    `after(epoch, level, lr)`, when given, returns the level the curve
+    takes at the current rate instead of `levels[epoch]`.
+    """
     state = control.init()
-    decisions = []
+    decisions, history = [], []
     for epoch, level in enumerate(levels):
+        if after is not None:
+            level = after(epoch, level, lr)
+        history.append(level)
         found = findings(epoch) if findings else ()
         decision, state = control.propose(
-            state, stats(epoch, lr, level, noise, loss=level, findings=found))
+            state, stats(epoch, lr, level, noise, loss=level,
+                         findings=found, history=history))
         decisions.append(decision)
         if decision.new_lr is not None:
             lr = decision.new_lr
@@ -60,6 +72,12 @@ def run(control, levels, lr=0.1, noise=0.01, findings=None):
     ({"rollback": "yes"}, "rollback must be True or False"),
     ({"monitor": ""}, "monitor"),
     ({"min_delta": -1.0}, "min_delta"),
+    ({"critical_factor": 1.5}, "critical_factor >= 1.0"),
+    ({"max_lr": 0.0}, "max_lr must be a finite number > 0"),
+    ({"max_lr": 1e-7}, "max_lr must be >= min_lr"),
+    ({"verify_epochs": 0}, "verify_epochs must be an int >= 1"),
+    ({"retry_after": -1}, "retry_after=-1"),
+    ({"warmup": 1}, "warmup must be True or False"),
 ])
 def test_constructor_rejects_bad_arguments(kwargs, fragment):
     with pytest.raises(ConfigError) as info:
@@ -91,15 +109,66 @@ def test_steady_improvement_never_reduces():
     assert lr == 0.1 and state.n_reductions == 0
 
 
-def test_flat_curve_reduces_after_patience_then_cooldown():
-    control = LRControl(patience=3, cooldown=2, factor=0.5)
-    decisions, state, lr = run(control, [1.0] * 12)
-    epochs = [i for i, d in enumerate(decisions) if d.action == "reduce"]
-    # Epoch 0 sets the best; 1-3 wait; 4-5 cool down; 6-8 wait again.
-    assert epochs == [3, 8]
+def test_flat_curve_cut_that_did_not_help_is_undone_and_not_retried():
+    control = LRControl(patience=3, factor=0.5, verify_epochs=3,
+                        retry_after=6)
+    decisions, state, lr = run(control, [1.0] * 20)
+    actions = [(i, d.action) for i, d in enumerate(decisions)
+               if d.action != "none"]
+    # Epoch 0 sets the best; 1-3 wait; the cut at 3 is judged at 6: the
+    # curve stayed on its projection, so the old rate comes back, and no
+    # cut before epoch 12; then again.
+    assert actions[:4] == [(3, "reduce"), (6, "undo"), (12, "reduce"),
+                           (15, "undo")]
     assert decisions[3].reason == "plateau"
-    assert lr == pytest.approx(0.025)
-    assert state.n_reductions == 2
+    undo = decisions[6]
+    assert undo.reason == "neutral" and undo.new_lr == pytest.approx(0.1)
+    assert undo.evidence["restore_weights"] == 0.0
+    assert undo.evidence["mean_since"] == pytest.approx(1.0)
+    assert undo.evidence["projected"] == pytest.approx(1.0)
+    assert "did not help" in undo.message and "epoch 12" in undo.message
+    assert lr == pytest.approx(0.1) and state.scale == pytest.approx(1.0)
+    assert state.n_undone >= 2
+
+
+def test_cut_that_made_it_worse_restores_the_weights_too():
+    control = LRControl(patience=3)
+    # After the cut the curve climbs well beyond its noise.
+    decisions, _, lr = run(control, [1.0] * 8, noise=0.01,
+                           after=lambda e, v, lr: v if lr == 0.1 else 1.1)
+    undo = decisions[6]
+    assert undo.action == "undo" and undo.reason == "worse"
+    assert undo.evidence["restore_weights"] == 1.0
+    assert lr == pytest.approx(0.1)
+    # With rollback off there are no weights to restore.
+    decisions, _, _ = run(LRControl(patience=3, rollback=False), [1.0] * 8,
+                          after=lambda e, v, lr: v if lr == 0.1 else 1.1)
+    assert decisions[6].evidence["restore_weights"] == 0.0
+
+
+def test_cut_that_helped_is_kept():
+    control = LRControl(patience=3)
+    # A lower rate lowers the plateau's floor well beyond the noise.
+    decisions, state, lr = run(
+        control, [1.0] * 7, noise=0.01,
+        after=lambda e, v, lr: v - (0.1 if lr < 0.1 else 0.0))
+    keep = decisions[6]
+    assert keep.action == "keep" and keep.reason == "helped"
+    assert keep.new_lr is None and "helped" in keep.message
+    assert keep.evidence["mean_since"] < keep.evidence["projected"] - (
+        keep.evidence["helped_band"])
+    assert lr == pytest.approx(0.05) and state.trial_epoch == -1
+
+
+def test_cooldown_holds_the_next_cut():
+    control = LRControl(cooldown=4, patience=1, verify_epochs=1)
+    decisions, _, _ = run(control, [1.0] * 8,
+                          after=lambda e, v, lr: v - (1.0 - 10 * lr))
+    assert [d.action for d in decisions][:4] == [
+        "none", "reduce", "keep", "none"]
+    reduce_epochs = [i for i, d in enumerate(decisions)
+                     if d.action == "reduce"]
+    assert reduce_epochs[1] - reduce_epochs[0] > 4
 
 
 def test_improvement_inside_the_noise_band_does_not_count():
@@ -193,18 +262,35 @@ def test_other_findings_or_causes_do_not_reduce(findings):
     assert decision.action == "none" and decision.new_lr is None
 
 
-def test_findings_wait_for_cooldown():
-    control = LRControl(cooldown=3, patience=100)
-    finding = (("diverging", "warning", "learning_rate"),)
-    decisions, _, _ = run(control, [1.0] * 8, findings=lambda e: finding)
-    assert [d.action for d in decisions][:5] == [
-        "reduce", "none", "none", "none", "reduce"]
+def test_oscillation_cut_kept_when_the_sawtooth_shrinks():
+    control = LRControl(patience=100)
+    finding = (("train_oscillation", "warning", "learning_rate"),)
+    state, lr, losses, decisions = control.init(), 0.1, [], []
+    for epoch in range(9):
+        # The training loss zig-zags by an amount that follows the rate;
+        # the smoothed validation level stays put.
+        losses.append((epoch, 1.0 + (lr / 0.1) * 0.2 * (-1) ** epoch))
+        flat = tuple((e, 1.0) for e in range(epoch + 1))
+        decision, state = control.propose(state, EpochStats(
+            epoch, lr, finding if epoch == 5 else (), level=1.0, noise=0.01,
+            loss=losses[-1][1], smoothed=flat, values=flat,
+            losses=tuple(losses)))
+        decisions.append(decision)
+        lr = decision.new_lr or lr
+    assert decisions[5].action == "reduce"
+    keep = decisions[8]
+    assert keep.action == "keep"
+    assert keep.evidence["sawtooth_ratio"] == pytest.approx(0.5, rel=0.3)
+    assert lr == pytest.approx(0.05)
 
 
 def test_never_below_min_lr_and_stops_reducing_there():
-    control = LRControl(factor=0.1, min_lr=1e-3, patience=0, cooldown=0)
-    decisions, _, lr = run(control, [1.0] * 10, lr=0.05)
-    rates = [d.new_lr for d in decisions if d.new_lr is not None]
+    control = LRControl(factor=0.1, min_lr=1e-3, patience=0,
+                        verify_epochs=1)
+    # Every cut helps: the level falls with the rate.
+    decisions, _, lr = run(control, [1.0] * 10, lr=0.05,
+                           after=lambda e, v, lr: lr * 10 - 0.001 * e)
+    rates = [d.new_lr for d in decisions if d.action == "reduce"]
     assert rates == [pytest.approx(5e-3), pytest.approx(1e-3)]
     assert lr == pytest.approx(1e-3)
 
@@ -225,7 +311,8 @@ def test_nan_rolls_back_then_stops_after_max_rollbacks():
         actions.append(decision.action)
         lr = decision.new_lr or lr
     assert actions == ["rollback", "rollback", "stop", "none", "none"]
-    assert lr == pytest.approx(0.1 * 0.5 ** (2 * CRITICAL_FACTOR_POWER))
+    assert lr == pytest.approx(0.1 * control.critical ** 2)
+    assert control.critical == pytest.approx(0.25)
     assert state.stopped and state.n_rollbacks == 2
 
 
@@ -285,28 +372,38 @@ epoch_inputs = st.lists(st.tuples(
     cooldown=st.integers(0, 4),
     max_rollbacks=st.integers(0, 4),
     rollback=st.booleans(),
+    verify_epochs=st.integers(1, 3),
     lr0=st.one_of(st.floats(min_value=1e-10, max_value=10.0),
                   st.just(math.nan), st.just(0.0)),
     inputs=epoch_inputs,
 )
 def test_safety_invariants(factor, min_lr, patience, cooldown, max_rollbacks,
-                           rollback, lr0, inputs):
+                           rollback, verify_epochs, lr0, inputs):
     control = LRControl(factor=factor, min_lr=min_lr, patience=patience,
                         cooldown=cooldown, max_rollbacks=max_rollbacks,
-                        rollback=rollback)
+                        rollback=rollback, verify_epochs=verify_epochs)
     state, lr = control.init(), lr0
-    n_changes = 0
+    history = []
     for epoch, (level, noise, loss, nonfinite, found) in enumerate(inputs):
+        history.append((epoch, level))
         decision, new_state = control.propose(
             state, EpochStats(epoch, lr, tuple(found), level, noise, loss,
-                              nonfinite))
-        assert decision.action in ("none", "reduce", "rollback", "stop")
+                              nonfinite, smoothed=tuple(history),
+                              values=tuple(history),
+                              losses=tuple(history)))
+        assert decision.action in ACTIONS
         if decision.new_lr is not None:
             new = decision.new_lr
-            assert math.isfinite(new) and new > 0
-            assert new >= min_lr and new < lr
-            n_changes += 1
+            assert math.isfinite(new) and new > 0 and new >= min_lr
+            if decision.action in ("reduce", "rollback"):
+                assert new < lr
+            else:
+                assert decision.action in ("raise", "undo")
+            # Never above the starting rate (max_lr=None).
+            assert new <= lr0 * (1 + 1e-9)
             lr = new
+        else:
+            assert decision.action not in ("reduce", "raise")
         if state.stopped:
             assert decision.action == "none" and new_state == state
         assert new_state.n_rollbacks <= max_rollbacks
@@ -314,9 +411,9 @@ def test_safety_invariants(factor, min_lr, patience, cooldown, max_rollbacks,
         assert new_state.wait >= 0
         if decision.action == "rollback":
             assert rollback
+        if math.isfinite(lr0) and lr0 > 0:
+            assert new_state.scale == pytest.approx(lr / lr0, rel=1e-6)
         state = new_state
-    assert n_changes == state.n_reductions
-    assert n_changes == 0 or (math.isfinite(lr) and lr >= min_lr)
 
 
 def test_validation_jump_rolls_back_but_slow_overfitting_does_not():
@@ -350,3 +447,121 @@ def test_a_curve_moving_away_from_its_best_counts_double():
         first[name] = next(i for i, d in enumerate(decisions)
                            if d.action == "reduce")
     assert first == {"rising": 2, "flat": 4}
+
+
+@pytest.mark.parametrize("noise_finding", [
+    ("small_batch", "warning", "batch_size"),
+    ("val_fluctuation", "warning", "validation_size"),
+    ("class_imbalance", "warning", "class_imbalance"),
+    ("train_oscillation", "warning", "batch_size"),
+])
+def test_plateau_of_batch_noise_is_left_alone(noise_finding):
+    control = LRControl(patience=3)
+    decisions, state, lr = run(control, [1.0] * 12,
+                               findings=lambda e: (noise_finding,))
+    assert all(d.action == "none" for d in decisions)
+    assert lr == 0.1 and state.n_reductions == 0
+    assert decisions[-1].evidence["held_back_by_batch_noise"] == 1.0
+    # The same plateau without that finding is cut.
+    decisions, _, _ = run(control, [1.0] * 12)
+    assert decisions[3].action == "reduce"
+
+
+def test_a_rate_finding_still_cuts_beside_batch_noise():
+    control = LRControl(patience=100)
+    found = (("small_batch", "warning", "batch_size"),
+             ("diverging", "warning", "learning_rate"))
+    decision, _ = control.propose(control.init(), stats(3, findings=found))
+    assert decision.action == "reduce" and decision.reason == "diverging"
+
+
+def test_causes_are_read_in_the_engines_order():
+    from keras_curvewatch.control.evidence import view
+    from keras_curvewatch.engine.findings import Finding
+
+    finding = Finding(code="train_oscillation", severity="warning",
+                      message="m", causes=(("batch_size", "a"),
+                                           ("learning_rate", "b")))
+    seen = view(finding)
+    assert seen.causes == ("batch_size", "learning_rate")
+    assert seen.top_cause == "batch_size"
+    control = LRControl(patience=100)
+    decision, _ = control.propose(control.init(),
+                                  stats(3, findings=(seen,)))
+    assert decision.action == "none"
+
+
+def _overcut_run(control, epochs=24):
+    """A plateau cut that helps, after which the curve falls in a slow
+    straight line whose speed follows the rate."""
+    def curve(epoch, level, lr):
+        if epoch <= 3:
+            return 1.0
+        return 0.9 - 0.02 * (lr / 0.05) * (epoch - 3)
+
+    return run(control, [1.0] * epochs, noise=0.002, after=curve)
+
+
+def test_warm_up_after_an_over_cut_within_the_starting_rate():
+    decisions, state, lr = _overcut_run(LRControl(patience=3))
+    actions = [(i, d.action) for i, d in enumerate(decisions)
+               if d.action != "none"]
+    assert actions[0] == (3, "reduce") and actions[1] == (6, "keep")
+    raise_epoch, raise_ = next((i, d) for i, d in enumerate(decisions)
+                               if d.action == "raise")
+    assert raise_epoch >= 3 + 5  # five epochs at the cut rate
+    assert raise_.reason == "overcut"
+    assert raise_.new_lr == pytest.approx(0.1)
+    assert raise_.evidence["fall_in_noise_sigmas"] > 4
+    # Never above the starting rate: no second raise.
+    assert sum(d.action == "raise" for d in decisions) == 1
+    assert lr <= 0.1 and state.scale <= 1.0
+
+
+def test_warm_up_respects_max_lr_and_can_be_turned_off():
+    decisions, _, _ = _overcut_run(LRControl(patience=3, max_lr=0.07))
+    raises = [d for d in decisions if d.action == "raise"]
+    assert raises and raises[0].new_lr == pytest.approx(0.07)
+    decisions, _, _ = _overcut_run(LRControl(patience=3, warmup=False))
+    assert not any(d.action == "raise" for d in decisions)
+
+
+def test_warm_up_that_did_not_help_is_undone():
+    def curve(epoch, level, lr):
+        if epoch <= 3:
+            return 1.0
+        # Straight decline at the cut rate; the higher rate stalls.
+        return 0.9 - 0.02 * (epoch - 3) if lr < 0.1 else 0.8
+
+    decisions, state, lr = run(LRControl(patience=3), [1.0] * 20,
+                               noise=0.002, after=curve)
+    raise_epoch = next(i for i, d in enumerate(decisions)
+                       if d.action == "raise")
+    undo = decisions[raise_epoch + 3]
+    assert undo.action == "undo" and undo.new_lr == pytest.approx(0.05)
+    assert state.no_warmup_until == raise_epoch + 3 + 10
+
+
+def test_critical_factor_is_explicit():
+    critical = (("train_oscillation", "critical", "learning_rate"),)
+    control = LRControl(factor=0.5)
+    assert control.critical == pytest.approx(0.25)
+    decision, _ = control.propose(control.init(),
+                                  stats(3, lr=0.05, findings=critical))
+    assert decision.new_lr == pytest.approx(0.0125)
+    assert "critical: cut by 0.25" in decision.message
+    control = LRControl(factor=0.5, critical_factor=0.5)
+    decision, _ = control.propose(control.init(),
+                                  stats(3, lr=0.05, findings=critical))
+    assert decision.new_lr == pytest.approx(0.025)
+
+
+def test_a_climb_far_beyond_the_noise_is_signal_even_with_batch_noise():
+    control = LRControl(patience=3)
+    noisy = (("small_validation_set", "warning", "validation_size"),)
+    # Falls, then climbs by 5 noise sigmas per epoch: not the batch's noise.
+    levels = [1.0, 0.9, 0.8] + [0.8 + 0.05 * i for i in range(1, 8)]
+    decisions, _, _ = run(control, levels, noise=0.01,
+                          findings=lambda e: noisy)
+    assert any(d.action == "reduce" and d.reason == "plateau"
+               for d in decisions)

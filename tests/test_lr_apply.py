@@ -14,11 +14,12 @@ import pytest
 import keras_curvewatch as kcw
 from keras_curvewatch.live import callback as kcw_callback
 from keras_curvewatch.control import apply as lr_apply
-from keras_curvewatch.control.policy import CRITICAL_FACTOR_POWER
 from keras_curvewatch.control.policy import LRControl
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.control.apply import ScaledSchedule
 from keras_curvewatch.control.controller import LRController
+from keras_curvewatch.control.inputs import segment_curves
+from keras_curvewatch.engine.analysis import diagnose
 
 pytestmark = pytest.mark.backend
 
@@ -54,17 +55,22 @@ class Drive(keras.callbacks.Callback):
         self.history = {}
         self.controller.on_train_begin(self.model)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.controller.on_epoch_begin(epoch)
+
     def on_epoch_end(self, epoch, logs=None):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         report = kcw.analyze(self.history, model=self.model)
-        result = self.controller.on_epoch_end(self.model, epoch, logs,
-                                              report)
+        since, segment = self.controller.segment_since(), None
+        if since is not None and segment_curves(report, since):
+            segment = diagnose(*segment_curves(report, since))
+        result = self.controller.on_epoch_end(epoch, logs, report, segment)
         self.results.append(result)
         logs.update(result["logs"])
 
     def on_train_end(self, logs=None):
-        self.controller.on_train_end(self.model)
+        self.controller.on_train_end()
 
 
 class CutRate(keras.callbacks.Callback):
@@ -172,7 +178,7 @@ def test_rollback_restores_weights_and_lowers_the_rate():
     assert action["action"] == "rollback" and action["epoch"] == 3
     assert action["reason"] == "nan_loss"
     assert action["new"] == pytest.approx(
-        action["old"] * 0.5 ** CRITICAL_FACTOR_POWER)
+        action["old"] * LRControl(factor=0.5).critical)
     assert history.history["learning_rate"][4] == pytest.approx(
         action["new"])
 
@@ -182,10 +188,11 @@ def test_rollback_restores_the_best_snapshot_exactly():
     drive = Drive(LRControl())
     x, y = data()
     model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, callbacks=[drive])
-    saved = [np.array(w) for w in drive.controller._snapshot["weights"]]
+    snapshot = drive.controller.snapshots["best"]
+    saved = [np.array(w) for w in snapshot["weights"]]
     for variable in model.trainable_variables:
         variable.assign(np.full(variable.shape, np.nan, dtype="float32"))
-    assert lr_apply.restore_snapshot(model, drive.controller._snapshot)
+    assert lr_apply.restore_snapshot(model, snapshot)
     for restored, expected in zip(model.get_weights(), saved):
         np.testing.assert_array_equal(restored, expected)
 
@@ -199,7 +206,7 @@ def test_stops_cleanly_after_max_rollbacks():
     assert len(history.history["loss"]) == 4
     assert [a["action"] for a in drive.controller.actions] == [
         "rollback", "stop"]
-    finding = drive.results[-1]["finding"]
+    finding, = drive.controller.findings
     assert finding.severity == "critical" and finding.code == "nan_loss"
     assert drive.results[-1]["stop"]
     assert all(np.isfinite(w).all() for w in model.get_weights())
@@ -217,14 +224,16 @@ def test_lowers_a_rate_that_is_far_too_high_and_logs_it():
     rates = history.history["learning_rate"]
     assert rates[0] == pytest.approx(0.2)
     assert rates[-1] < rates[0]
-    assert all(b <= a for a, b in zip(rates, rates[1:]))
+    assert max(rates) == pytest.approx(0.2)
     assert drive.controller.actions
     for action in drive.controller.actions:
         assert set(action) >= {"epoch", "old", "new", "reason", "evidence"}
-        if action["action"] == "stop":
-            assert action["new"] == action["old"]
-        else:
+        if action["action"] in ("stop", "keep"):
+            assert action["new"] == pytest.approx(action["old"])
+        elif action["action"] in ("reduce", "rollback"):
             assert 0 < action["new"] < action["old"]
+        else:
+            assert action["old"] < action["new"] <= 0.2 * (1 + 1e-6)
 
 
 def test_callable_rate_fails_at_train_begin_with_advice():
@@ -332,3 +341,39 @@ def test_a_missing_monitor_warns_and_lists_the_metrics(monitor, validate,
         assert f"`{monitor}`" in messages[0]
         expected = "loss, val_loss" if validate else "loss."
         assert f"Available metrics are: {expected}" in messages[0]
+
+
+def test_schedule_still_decays_under_control():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 1))
+         + 0.5 * rng.normal(size=(200, 1))).astype("float32")
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        0.2, decay_steps=19, decay_rate=0.95)
+    model = model_with(keras.optimizers.SGD(schedule, momentum=0.9))
+    watch = ControlledWatch(lr_control=True, warn=lambda f: None,
+                            display=False)
+    history = model.fit(x, y, validation_split=0.25, epochs=14,
+                        batch_size=8, verbose=0, callbacks=[watch])
+    assert not watch.disabled, watch.error
+    actions = [a for a in watch.report.actions
+               if a["action"] in ("reduce", "raise", "undo", "rollback")]
+    assert actions, watch.report.actions
+    inner = lr_apply._inner(model.optimizer)
+    assert isinstance(inner._learning_rate, ScaledSchedule)
+    # The rate is the schedule's own value times the control's multiplier
+    # (a rollback also rewinds the schedule's step with the optimizer)...
+    scale = float(np.asarray(inner._learning_rate.scale))
+    step = int(np.asarray(inner.iterations))
+    assert scale < 1
+    assert lr_apply.get_learning_rate(model) == pytest.approx(
+        scale * float(schedule(step)), rel=1e-4)
+    # ...and the schedule goes on decaying underneath: between changes
+    # each epoch's rate is the previous one times 0.95.
+    rates = history.history["learning_rate"]
+    changed = {a["epoch"] + 1 for a in actions}
+    steady = [(a, b) for i, (a, b) in enumerate(zip(rates, rates[1:]))
+              if i + 1 not in changed]
+    assert steady
+    for a, b in steady:
+        assert b == pytest.approx(a * 0.95, rel=1e-3)

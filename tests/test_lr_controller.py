@@ -32,20 +32,26 @@ def oscillating_then_calm(n_wild=12, n_calm=8, seed=0):
 
 
 def test_segment_forgets_the_oscillation_before_the_last_change():
+    from keras_curvewatch.control.inputs import segment_curves
+    from keras_curvewatch.engine.analysis import diagnose
+
     history = oscillating_then_calm()
     report = analyze(history)
     assert report.has("train_oscillation")
     controller = LRController(LRControl())
-    assert controller._segment(report) is None  # no change yet
+    assert controller.segment_since() is None  # no change yet
+    assert controller._segment(report, None) is None
     controller.state = controller.state._replace(last_change_epoch=11)
-    segment = controller._segment(report)
+    assert controller.segment_since() == 11
+    segment = diagnose(*segment_curves(report, 11))
     assert segment.n_epochs == 8
     assert not segment.has("train_oscillation")
+    assert controller._segment(report, segment) is segment
     # Too few epochs since the change: no findings, the whole run's series.
-    controller.state = controller.state._replace(
-        last_change_epoch=19 - MIN_SEGMENT_EPOCHS + 1)
-    short = controller._segment(report)
-    assert short.findings == [] and short.series is report.series
+    since = 19 - MIN_SEGMENT_EPOCHS + 1
+    short = diagnose(*segment_curves(report, since))
+    kept = controller._segment(report, short)
+    assert kept.findings == [] and kept.series is report.series
 
 
 def test_state_round_trips_through_json():
@@ -61,7 +67,10 @@ def test_state_round_trips_through_json():
     data = json.loads(json.dumps(controller.get_state(), allow_nan=False))
     again = LRController(LRControl())
     again.set_state(data)
-    assert again.state == controller.state
+    # NaN-aware: the encoded states are equal strings and numbers.
+    assert again.get_state()["state"] == controller.get_state()["state"]
+    assert again.state.best == 0.25 and again.state.wait == 3
+    assert isinstance(again.state.trial_kind, str)
     assert again.actions == controller.actions
     fresh = LRController(LRControl())
     fresh.set_state(json.loads(json.dumps(fresh.get_state())))

@@ -12,63 +12,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_curvewatch.control.schedule import ScaledSchedule
 from keras_curvewatch.errors import ConfigError
 
 _SCHEDULES = keras.optimizers.schedules
-
-
-@keras.saving.register_keras_serializable(package="keras_curvewatch")
-class ScaledSchedule(_SCHEDULES.LearningRateSchedule):
-    """A `LearningRateSchedule` times a live multiplier.
-
-    The multiplier is a non-trainable `keras.Variable`, read by the compiled
-    train step at every step, so changing it takes effect without
-    recompiling. `CurveWatch(lr_control=True)` wraps a schedule in it.
-
-    Args:
-        schedule: `keras.optimizers.schedules.LearningRateSchedule` (or its
-            serialised dict). The schedule to scale.
-        scale: float. The initial multiplier, finite and > 0. Defaults to
-            `1.0`.
-
-    Raises:
-        ConfigError: if `schedule` is not a schedule or `scale` is not
-            finite and positive.
-
-    Example:
-
-    ```python
-    schedule = ScaledSchedule(keras.optimizers.schedules.ExponentialDecay(
-        1e-2, decay_steps=100, decay_rate=0.9))
-    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
-    schedule.scale.assign(0.5)  # halves every rate from now on
-    ```
-    """
-
-    def __init__(self, schedule, scale=1.0):
-        if isinstance(schedule, dict):
-            schedule = _SCHEDULES.deserialize(schedule)
-        if not isinstance(schedule, _SCHEDULES.LearningRateSchedule):
-            raise ConfigError(
-                "ScaledSchedule expects a keras.optimizers.schedules."
-                "LearningRateSchedule. Received "
-                f"schedule={type(schedule).__name__}.")
-        scale = float(scale)
-        if not (math.isfinite(scale) and scale > 0):
-            raise ConfigError(
-                f"ScaledSchedule scale must be finite and > 0. Received "
-                f"scale={scale!r}.")
-        self.schedule = schedule
-        self.scale = keras.Variable(scale, dtype="float32", trainable=False,
-                                    name="learning_rate_scale")
-
-    def __call__(self, step):
-        rate = ops.convert_to_tensor(self.schedule(step))
-        return rate * ops.cast(self.scale, rate.dtype)
-
-    def get_config(self):
-        return {"schedule": _SCHEDULES.serialize(self.schedule),
-                "scale": float(ops.convert_to_numpy(self.scale))}
 
 
 def _inner(optimizer):
@@ -212,12 +159,13 @@ def _rate_of(optimizer):
 
 
 def scale_learning_rate(model, ratio, min_lr):
-    """Multiplies every optimizer's rate by `ratio`, never below `min_lr`
-    (a rate already under it is left alone) and never upwards.
+    """Multiplies every optimizer's rate by `ratio`; a cut (ratio < 1)
+    never goes below `min_lr` and leaves a rate already under it alone.
 
     Args:
         model: `keras.Model`.
-        ratio: float in (0, 1].
+        ratio: float > 0. Below 1 for a cut, above 1 for a warm-up or an
+            undo (the policy keeps those within its bounds).
         min_lr: float > 0.
 
     Returns:
@@ -228,11 +176,10 @@ def scale_learning_rate(model, ratio, min_lr):
         inner = _inner(optimizer)
         old = _rate_of(optimizer)
         new = old * ratio
-        if not (math.isfinite(old) and old > min_lr):
-            changes.append((old, old))
-            continue
-        new = max(new, min_lr)
-        if not (math.isfinite(new) and 0 < new <= old):
+        if ratio < 1 and math.isfinite(new):
+            new = max(new, min_lr) if old > min_lr else old
+        if not (math.isfinite(old) and old > 0 and math.isfinite(new)
+                and new > 0) or new == old:
             changes.append((old, old))
             continue
         if _kind(optimizer) == "scaled":
@@ -243,6 +190,40 @@ def scale_learning_rate(model, ratio, min_lr):
             inner._learning_rate.assign(new)
         changes.append((old, _rate_of(optimizer)))
     return changes
+
+
+def get_multipliers(model):
+    """What the control changed, per optimizer, to save beside a backup:
+    `["scale", s]` for a `ScaledSchedule` (its multiplier, which a
+    checkpoint of the optimizer does not hold), `["rate", r]` for a rate
+    variable."""
+    out = []
+    for optimizer in optimizers_of(model):
+        inner = _inner(optimizer)
+        if _kind(optimizer) == "scaled":
+            scale = inner._learning_rate.scale
+            out.append(["scale", float(ops.convert_to_numpy(scale))])
+        else:
+            out.append(["rate", _rate_of(optimizer)])
+    return out
+
+
+def set_multipliers(model, values):
+    """Restores `get_multipliers()` output; skips entries whose kind or
+    count no longer match."""
+    optimizers = optimizers_of(model)
+    if len(values) != len(optimizers):
+        return
+    for optimizer, (kind, value) in zip(optimizers, values):
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            continue
+        inner = _inner(optimizer)
+        scaled = _kind(optimizer) == "scaled"
+        if kind == "scale" and scaled:
+            inner._learning_rate.scale.assign(value)
+        elif kind == "rate" and not scaled:
+            inner._learning_rate.assign(value)
 
 
 def take_snapshot(model):

@@ -1,28 +1,33 @@
 """`LRController`: applies the `LRControl` policy to a model at each epoch
 end. `CurveWatch(lr_control=...)` drives it; it holds the policy state, the
-host snapshot for rollback and the list of actions taken.
+host snapshots for rollback and undo, the actions taken and its own
+findings.
+
+It never runs the diagnosis itself: the caller passes the engine's report
+on the run so far and, when `segment_since()` asks for one, its report on
+the epochs after the last change (`inputs.segment_curves` builds its
+input).
 """
 
-import dataclasses
 import math
+import os
 
 from keras_curvewatch.control import apply as lr_apply
-from keras_curvewatch.engine.analysis import diagnose
-from keras_curvewatch.engine.context import RunContext
-from keras_curvewatch.control.policy import NONE
+from keras_curvewatch.control.inputs import epoch_stats_from_report
 from keras_curvewatch.control.policy import ControlState
 from keras_curvewatch.control.policy import LRControl
+from keras_curvewatch.control.policy import NONE
+from keras_curvewatch.control.policy import RAISE
 from keras_curvewatch.control.policy import REDUCE
 from keras_curvewatch.control.policy import ROLLBACK
 from keras_curvewatch.control.policy import STOP
-from keras_curvewatch.control.inputs import epoch_stats_from_report
-from keras_curvewatch.engine.curves import Curves
-from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.control.policy import UNDO
 from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.floats import decode_float
 from keras_curvewatch.engine.floats import encode_float
 from keras_curvewatch.engine.report import Report
+from keras_curvewatch.errors import ConfigError
 
 # After a change the findings are taken from the epochs since it only, once
 # there are enough of them for the engine's noise estimate
@@ -51,144 +56,192 @@ class LRController:
     Args:
         control: `LRControl`, `True` (defaults) or `False`.
 
+    Attributes:
+        actions: list of dict. Every change and verdict, for
+            `report.actions`.
+        findings: list of `Finding`. The controller's own findings (a
+            critical one when it stops training), for the caller to merge
+            into its report.
+
     Example:
 
     ```python
     controller = LRController(LRControl(factor=0.5))
     controller.on_train_begin(model)
+    controller.on_epoch_begin(0)
     # at each epoch end, with the engine's report on the logs so far:
-    result = controller.on_epoch_end(model, epoch, logs, report)
+    result = controller.on_epoch_end(epoch, logs, report, segment)
     ```
     """
 
     def __init__(self, control=True):
         self.control = as_control(control) or LRControl()
+        self.model = None
+        self._tracked = []
         self.reset()
 
     def reset(self):
         self.state = self.control.init()
         self.actions = []
-        self._snapshot = None
+        self.findings = []
+        self.snapshots = {"best": None, "trial": None}
+        self.snapshots_changed = False
         self._best = math.nan
-        self._tracked = []
+        self._pending = None
+        # (epoch, snapshot name) of the latest restore of the weights.
+        self._restored = None
 
-    def on_train_begin(self, model):
-        """Checks that the rate can be changed live and takes the first
-        snapshot.
+    def on_train_begin(self, model, resume=None):
+        """Checks that the rate can be changed live.
+
+        Args:
+            model: the compiled `keras.Model`.
+            resume: `(state, snapshots[, backup_weights_path])` saved by
+                an interrupted run, or None. Applied at the first
+                `on_epoch_begin`, after a `BackupAndRestore` placed
+                anywhere in the callbacks has restored the weights.
 
         Raises:
             ConfigError: if a rate cannot be changed live; the message says
                 what to pass instead.
         """
         self.reset()
+        self.model = model
         self._tracked = lr_apply.prepare(model)
-        if self.control.rollback:
-            self._snapshot = lr_apply.take_snapshot(model)
+        self._pending = resume if resume is not None else ({}, {})
 
-    def epoch_logs(self, model):
+    def on_epoch_begin(self, epoch):
+        """At the first epoch of a fit: restores a resumed run's state and
+        rates, or takes the first rollback snapshot."""
+        if self._pending is None:
+            return
+        data, snapshots, weights = (tuple(self._pending) + (None,))[:3]
+        self._pending = None
+        if data and self._tracked and weights and os.path.exists(weights):
+            # Under JAX the multiplier is an optimizer variable: a
+            # BackupAndRestore placed before CurveWatch loaded the backup
+            # before it was tracked, and skipped the optimizer's state.
+            self.model.load_weights(weights)
+        self.snapshots.update({k: v for k, v in (snapshots or {}).items()
+                               if k in self.snapshots})
+        if data:
+            self._set_state(data)
+            if self._restored is not None and self._restored[0] == (
+                    epoch - 1):
+                # A BackupAndRestore before CurveWatch in the callbacks
+                # saved that epoch's weights before the rollback: redo it.
+                self._restore(self._restored[1])
+            lr_apply.set_multipliers(self.model, data.get("rates", []))
+        if self.control.rollback and self.snapshots["best"] is None:
+            self.snapshots["best"] = lr_apply.take_snapshot(self.model)
+            self.snapshots_changed = True
+
+    def epoch_logs(self):
         """`{"learning_rate": rate}`: the rate the epoch ran at, to add to
         its logs before the diagnosis (call before `on_epoch_end`)."""
-        return {"learning_rate": lr_apply.get_learning_rate(model)}
+        return {"learning_rate": lr_apply.get_learning_rate(self.model)}
+
+    def segment_since(self):
+        """The epoch after which `on_epoch_end` wants a segment report (the
+        last change), or None when the whole run's report is enough."""
+        since = self.state.last_change_epoch
+        return since if since >= 0 else None
 
     def get_state(self):
-        """The policy state and actions as a JSON-ready dict (the weight
-        snapshot is not included)."""
+        """The policy state, actions, findings and the rates it set, as a
+        JSON-ready dict (the weight snapshots are in `snapshots`)."""
         return {"state": {k: encode_float(v) if isinstance(v, float) else v
                           for k, v in self.state._asdict().items()},
-                "actions": [dict(a) for a in self.actions]}
+                "actions": [dict(a) for a in self.actions],
+                "findings": [f.to_dict() for f in self.findings],
+                "best": encode_float(self._best),
+                "restored": self._restored,
+                "rates": (lr_apply.get_multipliers(self.model)
+                          if self.model is not None else [])}
 
     def set_state(self, data):
-        """Restores `get_state()` output."""
+        """Restores `get_state()` output (not the rates: those are set by
+        `on_train_begin(model, resume=...)`)."""
+        self._set_state(data)
+
+    def _set_state(self, data):
         fields = ControlState._fields
         self.state = ControlState(**{
-            k: decode_float(v) if isinstance(v, str) else v
+            k: decode_float(v) if isinstance(v, str) and k not in (
+                "trial_kind", "trial_reason") else v
             for k, v in data["state"].items() if k in fields})
         self.actions = [dict(a) for a in data.get("actions", [])]
+        self.findings = [Finding.from_dict(f)
+                         for f in data.get("findings", [])]
+        self._best = decode_float(data.get("best", "NaN"))
+        restored = data.get("restored")
+        self._restored = (int(restored[0]), str(restored[1])) if (
+            restored) else None
 
-    def on_train_end(self, model):
+    def on_train_end(self):
         lr_apply.release(self._tracked)
         self._tracked = []
 
-    def on_epoch_end(self, model, epoch, logs, report):
+    def on_epoch_end(self, epoch, logs, report, segment=None):
         """Decides and applies the learning-rate change for one epoch.
 
         Args:
-            model: the `keras.Model` being trained.
             epoch: int. The epoch that just ended.
             logs: dict. Its logs (not modified).
             report: `Report` from the engine on the epochs so far.
+            segment: `Report` or None. The engine's report on the epochs
+                after `segment_since()`; None when it asked for none.
 
         Returns:
-            dict with `"action"` (a dict `epoch`, `old`, `new`, `reason`,
-            `evidence`, or None), `"logs"` (`{"learning_rate": rate}`, to
-            add to the epoch logs), `"stop"` (bool), `"message"` (str or
-            None) and `"finding"` (a critical `Finding` when training
-            stops, else None).
+            dict with `"action"` (the dict added to `actions`, or None),
+            `"logs"` (`{"learning_rate": rate}`), `"stop"` (bool) and
+            `"message"` (str or None).
         """
-        logs = logs or {}
+        model, logs = self.model, logs or {}
         lr = lr_apply.get_learning_rate(model)
         stats = epoch_stats_from_report(
             report, epoch, lr, logs, monitor=self.control.monitor,
-            segment=self._segment(report))
+            segment=self._segment(report, segment))
         decision, self.state = self.control.propose(self.state, stats)
-        result = {"action": None, "logs": {}, "stop": False,
-                  "message": decision.message or None, "finding": None}
-        if decision.action in (NONE, REDUCE):
-            self._maybe_snapshot(model, logs)
-        if decision.action == REDUCE:
-            self._scale(model, decision)
-        elif decision.action == ROLLBACK:
-            self._rollback(model, decision)
-        elif decision.action == STOP:
-            self._restore(model)
+        result = {"action": None, "logs": {"learning_rate": float(lr)},
+                  "stop": False, "message": decision.message or None}
+        if decision.action in (REDUCE, RAISE) and self.control.rollback:
+            self.snapshots["trial"] = lr_apply.take_snapshot(model)
+            self.snapshots_changed = True
+        if decision.action not in (ROLLBACK, STOP, UNDO):
+            self._maybe_snapshot(logs)
+        if decision.action in (ROLLBACK, STOP):
+            self._restore("best", epoch)
+        elif decision.action == UNDO and decision.evidence.get(
+                "restore_weights"):
+            self._restore("trial", epoch)
+        if decision.action == STOP:
             model.stop_training = True
             result["stop"] = True
-            result["finding"] = Finding(
-                code=decision.reason, severity=CRITICAL,
-                message=decision.message, series="loss", epoch=epoch,
-                evidence=decision.evidence,
-                causes=(("learning_rate", "the loss broke again after "
-                         "lowering the rate and rolling back."),
-                        ("data_quality", "NaN/inf or extreme values in a "
-                         "batch break any rate.")),
-                suggestion=("Check the data with np.isfinite(x).all(), clip "
-                            "gradients (clipnorm=1.0) and start from a 10x "
-                            "lower learning rate."))
+            self.findings.append(_stop_finding(epoch, decision))
+        if decision.new_lr is not None:
+            lr_apply.scale_learning_rate(model, decision.new_lr / lr,
+                                         self.control.min_lr)
         if decision.action != NONE:
-            new = lr_apply.get_learning_rate(model)
             result["action"] = {
-                "epoch": int(epoch), "old": float(lr), "new": float(new),
+                "epoch": int(epoch), "old": float(lr),
+                "new": float(lr_apply.get_learning_rate(model)),
                 "reason": decision.reason, "action": decision.action,
                 "evidence": dict(decision.evidence)}
             self.actions.append(result["action"])
-        result["logs"] = {"learning_rate": float(lr)}
         return result
 
-    def _segment(self, report):
-        """The engine's report on the epochs after the last change, or None
-        when there has been no change or too few epochs since."""
-        since = self.state.last_change_epoch
-        if since < 0:
+    def _segment(self, report, segment):
+        """The findings source: the segment report once it has enough
+        epochs, a report without findings before that, or the whole run's
+        when there has been no change."""
+        if self.segment_since() is None:
             return None
-        monitor = report.series.get(report.monitor or "loss")
-        if monitor is None:
-            return None
-        epochs = list(monitor.epochs)
-        keep = [i for i, e in enumerate(epochs) if e > since]
-        if len(keep) < MIN_SEGMENT_EPOCHS:
-            return _without_findings(report)
-        values = {name: [s.values[i] for i in keep]
-                  for name, s in report.series.items()
-                  if len(s.values) == len(epochs)}
-        curves = Curves(values=values, epochs=[epochs[i] for i in keep],
-                        source="LRController")
-        context = dict(report.context)
-        context["layers"] = tuple(context.get("layers") or ())
-        fields = {f.name for f in dataclasses.fields(RunContext)}
-        known = {k: v for k, v in context.items() if k in fields}
-        return diagnose(curves, RunContext(**known))
+        if segment is None or segment.n_epochs < MIN_SEGMENT_EPOCHS:
+            return Report(findings=[], series=report.series)
+        return segment
 
-    def _maybe_snapshot(self, model, logs):
+    def _maybe_snapshot(self, logs):
         if not self.control.rollback:
             return
         name = self.control.monitor if self.control.monitor in logs else (
@@ -199,29 +252,29 @@ class LRController:
             return
         if math.isfinite(value) and not value >= self._best:
             self._best = value
-            self._snapshot = lr_apply.take_snapshot(model)
+            self.snapshots["best"] = lr_apply.take_snapshot(self.model)
+            self.snapshots_changed = True
 
-    def _scale(self, model, decision):
-        if decision.new_lr is None:
+    def _restore(self, which, epoch=None):
+        """Restores a snapshot but keeps the current rates."""
+        snapshot = self.snapshots.get(which)
+        if snapshot is None:
             return
-        ratio = decision.new_lr / decision.old_lr
-        lr_apply.scale_learning_rate(model, ratio, self.control.min_lr)
-
-    def _restore(self, model):
-        """Restores the snapshot but keeps the current rates."""
-        if self._snapshot is None:
-            return
-        rates = lr_apply.rates_of(model)
-        lr_apply.restore_snapshot(model, self._snapshot)
-        lr_apply.set_rates(model, rates)
-
-    def _rollback(self, model, decision):
-        self._restore(model)
-        self._scale(model, decision)
+        if epoch is not None:
+            self._restored = (int(epoch), which)
+        rates = lr_apply.rates_of(self.model)
+        lr_apply.restore_snapshot(self.model, snapshot)
+        lr_apply.set_rates(self.model, rates)
 
 
-
-def _without_findings(report):
-    """A report with no findings but the whole run's series, so the policy
-    keeps the noise band while the new segment is too short."""
-    return Report(findings=[], series=report.series)
+def _stop_finding(epoch, decision):
+    return Finding(
+        code=decision.reason, severity=CRITICAL, message=decision.message,
+        series="loss", epoch=epoch, evidence=decision.evidence,
+        causes=(("learning_rate", "the loss broke again after lowering the "
+                 "rate and rolling back."),
+                ("data_quality", "NaN/inf or extreme values in a batch break "
+                 "any rate.")),
+        suggestion=("Check the data with np.isfinite(x).all(), clip "
+                    "gradients (clipnorm=1.0) and start from a 10x lower "
+                    "learning rate."))

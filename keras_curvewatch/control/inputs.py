@@ -7,6 +7,9 @@ This module imports neither keras nor tensorflow.
 import dataclasses
 import math
 
+from keras_curvewatch.control import evidence
+from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.floats import to_float
 
 
@@ -17,8 +20,10 @@ class EpochStats:
     Args:
         epoch: int. The epoch that just ended.
         learning_rate: float. The current rate of the (first) optimizer.
-        findings: tuple of `(code, severity, top_cause)` triples, from the
-            engine's report on the epochs since the last change.
+        findings: tuple of `evidence.FindingView` (or `(code, severity,
+            top_cause)` triples): the engine's findings on the epochs since
+            the last change, plus the whole run's findings about noise
+            (`evidence.NOISE_FINDINGS` other than `LR_FINDINGS`).
         level: float. The smoothed monitored value at this epoch.
         smoothed: tuple of `(epoch, value)` pairs. The whole smoothed
             monitored curve, as revised with this epoch's data; the value
@@ -26,6 +31,8 @@ class EpochStats:
         noise: float. The monitored curve's noise (NaN when unknown).
         loss: float. This epoch's training loss.
         monitor_value: float. This epoch's raw monitored value.
+        values: tuple of `(epoch, value)` pairs. The raw monitored curve.
+        losses: tuple of `(epoch, value)` pairs. The raw training loss.
         nonfinite: bool. A loss of this epoch is NaN or infinite.
     """
 
@@ -38,6 +45,8 @@ class EpochStats:
     nonfinite: bool = False
     smoothed: tuple = ()
     monitor_value: float = math.nan
+    values: tuple = ()
+    losses: tuple = ()
 
 
 def epoch_stats_from_report(report, epoch, learning_rate, logs=None,
@@ -76,16 +85,60 @@ def epoch_stats_from_report(report, epoch, learning_rate, logs=None,
               if key in logs]
     loss, value = (to_float(logs.get(key, math.nan))
                    for key in ("loss", name))
-    findings = tuple((f.code, f.severity, f.top_cause)
-                     for f in segment.findings)
+    findings = [evidence.view(f) for f in segment.findings]
+    codes = {f.code for f in findings}
+    findings += [evidence.view(f) for f in report.findings
+                 if f.code in evidence.NOISE_FINDINGS
+                 and f.code not in evidence.LR_FINDINGS
+                 and f.code not in codes]
     return EpochStats(
         epoch=int(epoch),
         learning_rate=float(learning_rate),
-        findings=findings,
+        findings=tuple(findings),
         level=level,
         noise=float(noise),
         loss=loss,
         nonfinite=any(not math.isfinite(v) for v in values),
         smoothed=pairs,
         monitor_value=value,
+        values=_pairs(report, name),
+        losses=_pairs(report, "loss"),
     )
+
+
+def _pairs(report, name):
+    series = report.series.get(name)
+    if series is None:
+        return ()
+    return tuple((int(e), float(v)) for e, v in zip(series.epochs,
+                                                    series.values))
+
+
+def segment_curves(report, since):
+    """The input of the engine's report on the epochs after `since`.
+
+    Args:
+        report: `Report` on the whole run so far.
+        since: int. The last change's epoch (`LRController.segment_since`).
+
+    Returns:
+        `(Curves, RunContext)` to pass to `engine.analysis.diagnose`, or
+        None when fewer than two epochs follow `since`.
+    """
+    monitor = report.series.get(report.monitor or "loss")
+    if monitor is None:
+        return None
+    epochs = list(monitor.epochs)
+    keep = [i for i, e in enumerate(epochs) if e > since]
+    if len(keep) < 2:
+        return None
+    values = {name: [s.values[i] for i in keep]
+              for name, s in report.series.items()
+              if len(s.values) == len(epochs)}
+    curves = Curves(values=values, epochs=[epochs[i] for i in keep],
+                    source="LRController")
+    context = dict(report.context)
+    context["layers"] = tuple(context.get("layers") or ())
+    fields = {f.name for f in dataclasses.fields(RunContext)}
+    return curves, RunContext(**{k: v for k, v in context.items()
+                                 if k in fields})

@@ -17,6 +17,8 @@ import keras
 from keras_curvewatch.engine import codes
 from keras_curvewatch.engine import arguments
 from keras_curvewatch.live.cadence import DiagnosisCadence
+from keras_curvewatch.control.inputs import segment_curves
+from keras_curvewatch.engine.diagnosis import diagnose
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
 from keras_curvewatch.engine.session import DiagnosisSession
@@ -91,12 +93,16 @@ class CurveWatch(keras.callbacks.Callback):
             logs (and so to the progress bar, History, CSVLogger and
             TensorBoard). Defaults to `False`: they stay out of the
             progress bar and are kept in `report`.
-        lr_control: bool or `keras_curvewatch.LRControl`. Lower the
-            learning rate when the curves say it is too high (noise-aware
-            plateau, oscillation, spikes), roll back to the best weights on
-            NaN or a divergence spike, and record every change in
-            `report.actions` and the `learning_rate` log. `True` uses
-            `LRControl()`. Defaults to `False`.
+        lr_control: bool or `keras_curvewatch.LRControl`. Cut the
+            learning rate only on evidence that it is the cause
+            (oscillation, a climb or spikes the engine blames on the rate,
+            or a plateau beyond the noise that no batch-noise finding
+            explains), verify each cut and undo it if it did not help, warm
+            back up after an over-cut, roll back to the best weights on NaN
+            or a divergence spike, and record every decision and verdict in
+            `report.actions` and the rate in the `learning_rate` log.
+            `True` uses `LRControl()`; see its docstring for every knob.
+            Defaults to `False`.
         signal_check: `(x, y)` or None. At train end, run
             `keras_curvewatch.signal_check` on these arrays with the final
             validation error (`weak_signal`, `model_below_knn`); once, never
@@ -205,15 +211,29 @@ class CurveWatch(keras.callbacks.Callback):
         except Exception as error:
             self._disable(error)
         if self._lr is not None:
-            # Outside the guard: a rate that cannot be changed live must
-            # stop fit here with a message saying what to pass instead.
-            self._lr.on_train_begin(self.model)
-            if self._pending_lr_state is not None:
-                self._lr.set_state(self._pending_lr_state)
-                self._pending_lr_state = None
+            try:
+                self._lr.on_train_begin(self.model,
+                                        resume=self._pending_lr_state)
+            except ConfigError:
+                # A rate that cannot be changed live must stop fit here,
+                # with a message saying what to pass instead.
+                raise
+            except Exception as error:
+                self._disable(error)
+            self._pending_lr_state = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.disabled or self._accumulator is None:
+        if self.disabled:
+            return
+        try:
+            if self._lr is not None:
+                # After every on_train_begin: BackupAndRestore's weights are
+                # in place whatever the order of the callbacks.
+                self._lr.on_epoch_begin(epoch)
+        except Exception as error:
+            self._disable(error)
+            return
+        if self._accumulator is None:
             return
         try:
             self._accumulator.clear()
@@ -225,7 +245,7 @@ class CurveWatch(keras.callbacks.Callback):
             return
         try:
             if self._lr is not None and logs is not None:
-                for key, value in self._lr.epoch_logs(self.model).items():
+                for key, value in self._lr.epoch_logs().items():
                     logs.setdefault(key, value)
             self._epoch_end(epoch, logs if logs is not None else {})
             if self._monitor is not None:
@@ -261,7 +281,7 @@ class CurveWatch(keras.callbacks.Callback):
         if self._lr is not None and not self.disabled:
             try:
                 self._monitor.train_end(self.history)
-                self._lr.on_train_end(self.model)
+                self._lr.on_train_end()
             except Exception as error:
                 self._disable(error)
         if self._live is not None and hasattr(self._live, "flush"):
@@ -308,7 +328,12 @@ class CurveWatch(keras.callbacks.Callback):
         actions and findings into the report before they are raised."""
         if self._lr is None:
             return report
-        result = self._lr.on_epoch_end(self.model, epoch, logs, report)
+        since, segment = self._lr.segment_since(), None
+        if since is not None:
+            inputs = segment_curves(report, since)
+            if inputs is not None:
+                segment = diagnose(*inputs)
+        result = self._lr.on_epoch_end(epoch, logs, report, segment)
         report.actions = list(self._lr.actions)
         findings = getattr(self._lr, "findings", None)
         if findings is None:  # a controller that returns its finding
@@ -393,10 +418,15 @@ class CurveWatch(keras.callbacks.Callback):
         self._session.set_state(state, n_epochs)
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.
-        self._pending_lr_state = state.get("lr_control")
+        lr_state = state.get("lr_control")
+        self._pending_lr_state = (lr_state, {}) if lr_state else None
 
     def _save(self):
         callback_state.save_state(self.backup_dir, self.get_state())
+        if self._lr is not None and self._lr.snapshots_changed:
+            callback_state.save_snapshots(self.backup_dir,
+                                          self._lr.snapshots)
+            self._lr.snapshots_changed = False
 
     def _restore(self):
         loaded = callback_state.load_state(self.backup_dir)
@@ -405,6 +435,12 @@ class CurveWatch(keras.callbacks.Callback):
         resume_epoch, state = loaded
         kept = [e for e in state["epochs"] if e < resume_epoch]
         self.set_state(state, n_epochs=len(kept))
+        if self._pending_lr_state is not None:
+            self._pending_lr_state = (
+                self._pending_lr_state[0],
+                callback_state.load_snapshots(self.backup_dir),
+                os.path.join(self.backup_dir,
+                             callback_state.BACKUP_WEIGHTS_FILE))
         self.resumed_at = resume_epoch
         if len(kept) < resume_epoch:
             self._session.add_note(

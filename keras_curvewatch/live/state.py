@@ -13,10 +13,14 @@ import tempfile
 from keras_curvewatch.errors import ConfigError
 
 STATE_FILE = "curvewatch_state.json"
+# The learning-rate control's best and trial weights, beside the state.
+SNAPSHOT_FILE = "curvewatch_snapshots.npz"
 # Raised whenever the layout of the saved state changes.
 STATE_VERSION = 1
 # Written by `keras.callbacks.BackupAndRestore` in its `backup_dir`.
 BACKUP_METADATA_FILE = "training_metadata.json"
+# ...and its weights and optimizer state.
+BACKUP_WEIGHTS_FILE = "latest.weights.h5"
 
 
 def save_state(backup_dir, state):
@@ -65,3 +69,56 @@ def check_version(state, path=None):
             f"CurveWatch state version {state.get('version')!r}{where} is "
             f"not supported; expected {STATE_VERSION}."
         )
+
+
+def save_snapshots(backup_dir, snapshots):
+    """Writes the learning-rate control's host snapshots (name to
+    `{"weights": [...], "optimizers": [[...], ...]}` or None) to
+    `backup_dir` atomically, so a resumed run rolls back to the same
+    weights as an uninterrupted one."""
+    import numpy as np
+
+    arrays = {}
+    for name, snapshot in snapshots.items():
+        if snapshot is None:
+            continue
+        weights, optimizers = snapshot["weights"], snapshot["optimizers"]
+        arrays[f"{name}.sizes"] = np.asarray(
+            [len(weights)] + [len(values) for values in optimizers])
+        for i, value in enumerate(weights):
+            arrays[f"{name}.w.{i}"] = value
+        for j, values in enumerate(optimizers):
+            for i, value in enumerate(values):
+                arrays[f"{name}.o{j}.{i}"] = value
+    os.makedirs(backup_dir, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=backup_dir,
+                                    prefix=".curvewatch_snapshots.")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(temp, os.path.join(backup_dir, SNAPSHOT_FILE))
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+
+
+def load_snapshots(backup_dir):
+    """Reads `save_snapshots()` output: a dict of name to snapshot, empty
+    when there is no file."""
+    import numpy as np
+
+    path = os.path.join(backup_dir, SNAPSHOT_FILE)
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    with np.load(path, allow_pickle=False) as data:
+        names = [k[:-len(".sizes")] for k in data.files
+                 if k.endswith(".sizes")]
+        for name in names:
+            sizes = [int(n) for n in data[f"{name}.sizes"]]
+            out[name] = {
+                "weights": [data[f"{name}.w.{i}"] for i in range(sizes[0])],
+                "optimizers": [[data[f"{name}.o{j}.{i}"] for i in range(n)]
+                               for j, n in enumerate(sizes[1:])]}
+    return out
