@@ -87,7 +87,7 @@ def test_a_registered_code_flows_to_warning_class_report_and_cleared(
     # cadence (live/cadence.py), so it may be a later epoch than the first
     # one without the toy phase, never an earlier one.
     assert TOY_EPOCHS <= entry["cleared_epoch"] <= 5
-    assert f"not found from epoch {TOY_EPOCHS} on" in entry["reason"]
+    assert f"not found from epoch {entry['cleared_epoch']} on" in entry["reason"]
     again = kcw.Report.from_json(report.to_json())
     assert again.cleared == report.cleared
     assert "cleared at epoch 3" in str(report)
