@@ -44,6 +44,8 @@ from keras_curvewatch.live.warning_types import LogitsMismatchWarning
 from keras_curvewatch.live.warning_types import ClassImbalanceWarning
 from keras_curvewatch.live.warning_types import UnscaledInputsWarning
 from keras_curvewatch.live.warning_types import DropoutTooHighWarning
+from keras_curvewatch.live.warning_types import SplitMismatchWarning
+from keras_curvewatch.live.warning_types import UnderfittingWarning
 
 _WARNING_NAMES = [
     "CurveWarning",
@@ -68,6 +70,8 @@ _WARNING_NAMES = [
     "ClassImbalanceWarning",
     "UnscaledInputsWarning",
     "DropoutTooHighWarning",
+    "SplitMismatchWarning",
+    "UnderfittingWarning",
 ]
 
 # Public names that import keras, resolved lazily by `__getattr__`.

@@ -17,6 +17,7 @@ from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
 from keras_curvewatch.engine.rules import run_rules
+from keras_curvewatch.engine.rules.finetune import advise
 from keras_curvewatch.engine.series import describe_series
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
@@ -36,6 +37,7 @@ def analyze(
     model=None,
     batch_losses=None,
     steps_per_epoch=None,
+    class_counts=None,
 ):
     """Diagnoses a training run: what is wrong with its curves, why, what
     to do, and which epoch to keep.
@@ -59,6 +61,9 @@ def analyze(
             order, for the per-batch diagnoses. Defaults to `None`.
         steps_per_epoch: int. Batches per epoch; inferred from `n_train`
             and `batch_size` when both are given. Defaults to `None`.
+        class_counts: sequence of int. Training samples per class, e.g.
+            `np.bincount(y_train)`; imbalanced classes get `class_weight`
+            advice. Defaults to `None`.
 
     Returns:
         A `Report`: `report.findings` (most severe first),
@@ -93,6 +98,7 @@ def analyze(
         layers=layers,
         model=model,
         steps_per_epoch=steps_per_epoch,
+        class_counts=class_counts,
     )
     return diagnose(curves, context, batch_losses=batch_losses)
 
@@ -123,10 +129,11 @@ def _tensorboard_batch_losses(source, curves, steps_per_epoch):
 
 def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
                   n_params=None, layers=None, model=None,
-                  steps_per_epoch=None, validation_split=None):
+                  steps_per_epoch=None, validation_split=None,
+                  class_counts=None):
     """Combines arguments, the model and the curves into a `RunContext`."""
     known_from = {}
-    optimizer = learning_rate = None
+    optimizer = learning_rate = frozen_base = unfrozen_base = None
     if model is not None:
         from keras_curvewatch.preflight.model_info import describe_model
 
@@ -139,6 +146,8 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
             known_from["layers"] = "model"
         optimizer = info.get("optimizer")
         learning_rate = info.get("learning_rate")
+        frozen_base = info.get("frozen_base")
+        unfrozen_base = info.get("unfrozen_base")
     if learning_rate is None and "learning_rate" in curves:
         lr = stats.finite(curves.get("learning_rate"))
         if len(lr):
@@ -170,6 +179,9 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
         learning_rate=learning_rate,
         optimizer=optimizer,
         validation_split=validation_split,
+        class_counts=class_counts,
+        frozen_base=frozen_base,
+        unfrozen_base=unfrozen_base,
         known_from=known_from,
     )
 
@@ -234,7 +246,7 @@ def _diagnose(curves, context, batch_losses=None):
         metric=metric,
         val_metric=val_metric,
     )
-    findings = run_rules(inp)
+    findings = advise(run_rules(inp), inp)
     monitor = _monitor(series, val_loss, val_metric, loss)
     best = raw_best = None
     if monitor is not None:

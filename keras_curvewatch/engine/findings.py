@@ -37,7 +37,10 @@ LINT_CODES = (
     "unscaled_inputs",
     "dropout_too_high",
 )
-CODES = CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES
+# Issue 17 (acting on findings): the live label counts of the two sides
+# of the split, and a plateau explained by a frozen base.
+ACTION_CODES = ("split_mismatch", "underfitting")
+CODES = CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES + ACTION_CODES
 
 CAUSES = (
     "learning_rate",

@@ -129,6 +129,9 @@ class Report:
             learning-rate control): `epoch`, `old`, `new`, `reason`,
             `evidence`.
         batch: dict. Per-batch statistics, when per-batch losses were seen.
+        stopped: dict or None. Why `CurveWatch(stop_on=...)` stopped the
+            run: `epoch`, `reason`, `code`, `severity`, `message`,
+            `restored_epoch`. None when it was not stopped.
     """
 
     findings: list = dataclasses.field(default_factory=list)
@@ -142,6 +145,7 @@ class Report:
     source: str = ""
     actions: list = dataclasses.field(default_factory=list)
     batch: dict = dataclasses.field(default_factory=dict)
+    stopped: dict = None
 
     def __post_init__(self):
         self.findings = sort_findings(self.findings)
@@ -186,6 +190,7 @@ class Report:
             "notes": list(self.notes),
             "actions": _jsonable(self.actions),
             "batch": _jsonable(self.batch),
+            "stopped": _jsonable(self.stopped),
         }
 
     @classmethod
@@ -224,6 +229,7 @@ class Report:
             source=data.get("source", ""),
             actions=_unjsonable(data.get("actions", [])),
             batch=_unjsonable(data.get("batch", {})),
+            stopped=_unjsonable(data.get("stopped")),
         )
 
     def to_json(self, indent=2):

@@ -14,7 +14,10 @@ import warnings
 import keras
 
 from keras_curvewatch.live import state as callback_state
+from keras_curvewatch.live import label_counts
 from keras_curvewatch.live import loss_tap
+from keras_curvewatch.live.stopping import Stopper
+from keras_curvewatch.engine.rules.split import blame_split
 from keras_curvewatch.engine.analysis import analyze
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.engine.curves import rename_aliases
@@ -90,6 +93,15 @@ class CurveWatch(keras.callbacks.Callback):
             NaN or a divergence spike, and record every change in
             `report.actions` and the `learning_rate` log. `True` uses
             `LRControl()`. Defaults to `False`.
+        stop_on: str or list of str. Stop training when one of these
+            finding codes turns critical: codes such as `"nan_loss"`,
+            `"chance_level"` (the loss stuck at chance for 4 epochs), or
+            the preset `"hopeless"` (`nan_loss`, `diverging`,
+            `not_learning` after 8 epochs, `chance_level`). The reason is
+            kept in `report.stopped`. Defaults to `()`: never stop.
+        restore_best: bool. When `stop_on` stops the run, restore the
+            weights of the recommended epoch (`report.best_epoch`), kept
+            on the host as the run goes. Defaults to `False`.
 
     Raises:
         ConfigError: if an argument is invalid.
@@ -108,12 +120,16 @@ class CurveWatch(keras.callbacks.Callback):
 
     # Live learning-rate control.
     watch = keras_curvewatch.CurveWatch(lr_control=True)
+
+    # Stop hopeless runs of a sweep or a Keras Tuner search.
+    watch = keras_curvewatch.CurveWatch(stop_on="hopeless", restore_best=True)
     ```
     """
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False):
+                 display=True, lr_control=False, stop_on=(),
+                 restore_best=False):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
@@ -147,6 +163,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
+        self._stopper = Stopper(stop_on, restore_best)
         self._reset()
 
     def _reset(self):
@@ -163,6 +180,8 @@ class CurveWatch(keras.callbacks.Callback):
         self._measured = {}
         self._notes = []
         self._notifier.reset()
+        self._stopper.reset()
+        self._labels_read, self._class_counts, self._split = False, None, []
 
     # Keras hooks: only epoch and train hooks, so batch callbacks stay async.
 
@@ -241,8 +260,15 @@ class CurveWatch(keras.callbacks.Callback):
                 if key not in logs:  # Never overwrite what Keras wrote.
                     logs[key] = value
                     entry[key] = value
+        if not self._labels_read and self._accumulator is not None:
+            self._labels_read = True
+            self._class_counts, self._split = label_counts.read_first_epoch(
+                self._accumulator)
         self._append(epoch, entry)
         self.report = self._amend_report(epoch, logs, self._diagnose())
+        self._stopper.on_epoch_end(self.model, epoch, self.report,
+                                   self.history.get("loss", []),
+                                   self._class_counts)
         if self._chief:
             self._notifier.notify(
                 [f for f in self.report.findings
@@ -331,13 +357,13 @@ class CurveWatch(keras.callbacks.Callback):
             model=self.model,
             batch_losses=batch_losses,
             steps_per_epoch=steps,
+            class_counts=self._class_counts,
         )
         for note in self._notes:
             if note not in report.notes:
                 report.notes.append(note)
-        if self._lint_findings:
-            report.findings = sort_findings(
-                report.findings + self._lint_findings)
+        report.findings = sort_findings(blame_split(
+            report.findings + self._lint_findings, self._split))
         return report
 
     def _disable(self, error):

@@ -114,6 +114,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
         # CPU step) and XLA runs the full update every batch. `install`
         # sizes the ring to the epoch when it can.
         self.fold_in_graph = True
+        # The `LabelCounter` fed by the same tap, or None (not classifying).
+        self.labels = None
 
     def update_state(self, losses, batch_sizes, write_ring=True):
         """Adds consecutive batches; traced into the train step.
@@ -287,6 +289,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
         self.stats.assign(INITIAL_STATS)
         self.ring.assign(np.zeros((2, self.capacity), dtype="float32"))
         self.count.assign(0.0)
+        if self.labels is not None:
+            self.labels.clear()
 
     def result(self):
         return {}

@@ -113,6 +113,15 @@ class DropoutTooHighWarning(CurveWarning):
     """Dropout rates that starve learning (`dropout_too_high`)."""
 
 
+class SplitMismatchWarning(CurveWarning):
+    """Training and validation batches hold different classes
+    (`split_mismatch`)."""
+
+
+class UnderfittingWarning(CurveWarning):
+    """Training accuracy levels off far from 1.0 (`underfitting`)."""
+
+
 class CurvewatchDisabledWarning(RuntimeWarning):
     """Curvewatch hit an internal error and switched itself off; training
     goes on."""
@@ -139,6 +148,8 @@ WARNING_CLASSES = {
     "class_imbalance": ClassImbalanceWarning,
     "unscaled_inputs": UnscaledInputsWarning,
     "dropout_too_high": DropoutTooHighWarning,
+    "split_mismatch": SplitMismatchWarning,
+    "underfitting": UnderfittingWarning,
 }
 
 

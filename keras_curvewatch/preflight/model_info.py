@@ -66,6 +66,8 @@ def describe_model(model):
         - `losses`: list of dict. One per loss: `output` (str or None),
           `name`, `kind` (canonical snake_case name such as
           `"categorical_crossentropy"`) and `from_logits` (bool or None).
+        - `frozen_base`: dict or None. See `preflight.frozen.describe_frozen`.
+        - `unfrozen_base`: dict or None. See `preflight.frozen.describe_frozen`.
         - `notes`: list of str. What could not be read, and why.
 
     Example:
@@ -89,6 +91,8 @@ def describe_model(model):
         "loss": None,
         "from_logits": None,
         "losses": [],
+        "frozen_base": None,
+        "unfrozen_base": None,
         "notes": notes,
     }
     _safely(notes, "layers", lambda: info.update(layers=layer_names(model)))
@@ -96,6 +100,11 @@ def describe_model(model):
     _safely(notes, "optimizer",
             lambda: info.update(_describe_optimizer(model)))
     _safely(notes, "loss", lambda: info.update(_describe_losses(model)))
+    if info["built"]:
+        from keras_curvewatch.preflight.frozen import describe_frozen
+
+        _safely(notes, "frozen layers",
+                lambda: info.update(describe_frozen(model)))
     if not info["built"]:
         notes.append(
             f"{info['model_class']} is not built, so its parameters cannot be "
@@ -345,3 +354,4 @@ def _flat(structure):
     if isinstance(structure, (list, tuple)):
         return [v for item in structure for v in _flat(item)]
     return [structure]
+
