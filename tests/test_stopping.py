@@ -75,20 +75,33 @@ def test_restore_best_must_be_a_bool():
 
 def test_chance_collapse_needs_a_constant_loss_at_chance():
     ln3 = math.log(3)
-    assert stopping.chance_collapse([2.0, 1.5] + [ln3] * 4) is not None
+
+    def collapse(losses, train=None):
+        return stopping.chance_collapse({"loss": losses}, {"train": train})
+
+    assert collapse([2.0, 1.5] + [ln3] * 4) is not None
     # Still moving: not collapsed.
-    assert stopping.chance_collapse(
-        [ln3 * (1 - 0.01 * i) for i in range(6)]) is None
+    assert collapse([ln3 * (1 - 0.01 * i) for i in range(6)]) is None
     # Constant, but not at chance for the 3 known classes (ln 28).
-    assert stopping.chance_collapse([math.log(28)] * 4,
-                                    class_counts=[50, 50, 50]) is None
+    assert collapse([math.log(28)] * 4, train=[50, 50, 50]) is None
     # At the entropy of an imbalanced prior.
     counts = [80, 15, 5]
     shares = np.asarray(counts) / 100
     prior = float(-np.sum(shares * np.log(shares)))
-    hit = stopping.chance_collapse([prior] * 5, class_counts=counts)
+    hit = collapse([prior] * 5, train=counts)
     assert hit is not None and hit["chance_loss"] == pytest.approx(prior)
-    assert stopping.chance_collapse([ln3] * 3) is None  # too short
+    assert collapse([ln3] * 3) is None  # too short
+
+
+def test_chance_collapse_sees_a_constant_prediction():
+    val = [50, 30, 20]
+    history = {"loss": [9.0, 3.1, 2.7, 3.3, 2.9],
+               "val_accuracy": [0.41, 0.5, 0.2, 0.5, 0.3]}
+    hit = stopping.chance_collapse(history, {"val": val})
+    assert hit["kind"] == "constant_prediction"
+    history["val_accuracy"][-1] = 0.61  # one epoch off a class share
+    assert stopping.chance_collapse(history, {"val": val}) is None
+    assert stopping.chance_collapse(history, None) is None
 
 
 @pytest.mark.backend

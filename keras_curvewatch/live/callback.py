@@ -181,7 +181,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._notes = []
         self._notifier.reset()
         self._stopper.reset()
-        self._labels_read, self._class_counts, self._split = False, None, []
+        self._labels_read, self._label_counts, self._split = False, None, []
 
     # Keras hooks: only epoch and train hooks, so batch callbacks stay async.
 
@@ -262,13 +262,12 @@ class CurveWatch(keras.callbacks.Callback):
                     entry[key] = value
         if not self._labels_read and self._accumulator is not None:
             self._labels_read = True
-            self._class_counts, self._split = label_counts.read_first_epoch(
+            self._label_counts, self._split = label_counts.read_first_epoch(
                 self._accumulator)
         self._append(epoch, entry)
         self.report = self._amend_report(epoch, logs, self._diagnose())
         self._stopper.on_epoch_end(self.model, epoch, self.report,
-                                   self.history.get("loss", []),
-                                   self._class_counts)
+                                   self.history, self._label_counts)
         if self._chief:
             self._notifier.notify(
                 [f for f in self.report.findings
@@ -357,7 +356,7 @@ class CurveWatch(keras.callbacks.Callback):
             model=self.model,
             batch_losses=batch_losses,
             steps_per_epoch=steps,
-            class_counts=self._class_counts,
+            class_counts=(self._label_counts or {}).get("train"),
         )
         for note in self._notes:
             if note not in report.notes:

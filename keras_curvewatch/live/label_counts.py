@@ -141,9 +141,9 @@ def read_first_epoch(accumulator):
         accumulator: `BatchLossAccumulator` or None.
 
     Returns:
-        `(train_counts, findings)`: the training counts per class (a list
-        of int, or None when labels are not counted) and the
-        `split_mismatch` finding, if any.
+        `(counts, findings)`: `counts` is a dict with the `"train"` and
+        `"val"` counts per class (lists of int), or None when labels are
+        not counted; `findings` holds the `split_mismatch` finding, if any.
     """
     from keras_curvewatch.engine.rules.split import split_mismatch
 
@@ -154,4 +154,5 @@ def read_first_epoch(accumulator):
     if train.sum() <= 0:
         return None, []
     findings = split_mismatch(train, val) if val.sum() > 0 else []
-    return [int(round(c)) for c in train], findings
+    return {"train": [int(round(c)) for c in train],
+            "val": [int(round(c)) for c in val]}, findings

@@ -18,17 +18,19 @@ from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.live.warning_types import LOGGER_NAME
 
-# A run that collapsed to a constant loss at chance level: its output no
-# longer depends on the input (dead units, saturated softmax).
+# A run that collapsed to chance level: a constant loss at chance, or a
+# validation accuracy equal to one class's share (a constant prediction):
+# its output no longer depends on the input (dead units, saturated softmax).
 CHANCE_LEVEL = "chance_level"
 CONDITIONS = CODES + (CHANCE_LEVEL,)
 PRESETS = {
     "hopeless": ("nan_loss", "diverging", "not_learning", CHANCE_LEVEL),
 }
 # `not_learning` is critical from its first report (5 epochs); a slow
-# start (plateau_then_drop, 5+ flat epochs) must have had time to leave
-# its plateau before the run is stopped (bench/stop_on.py: no healthy run
-# of the sweep is stopped with 8).
+# start (plateau_then_drop, 5+ flat epochs, often at chance) must have had
+# time to leave its plateau before the run is stopped, by not_learning or
+# chance_level (bench/stop_on.py: no healthy run of the sweep is stopped
+# with 8).
 NOT_LEARNING_MIN_EPOCHS = 8
 # The collapse must hold this many epochs in a row ...
 COLLAPSE_EPOCHS = 4
@@ -81,16 +83,44 @@ def parse_stop_on(stop_on):
     return tuple(out)
 
 
-def chance_collapse(losses, class_counts=None):
-    """The last `COLLAPSE_EPOCHS` training losses are constant at chance.
+def chance_collapse(history, counts=None):
+    """The run sits at chance level over its last `COLLAPSE_EPOCHS`: a
+    constant training loss at chance, or a validation accuracy that equals
+    one class's share of the validation labels at every one of them.
 
     Args:
-        losses: sequence of float. Training loss per epoch.
-        class_counts: sequence of int or None. Training labels per class.
+        history: dict of str to list of float. The epoch logs so far.
+        counts: dict or None. `"train"` and `"val"` label counts per
+            class, as CurveWatch counts them in the first epoch.
 
     Returns:
-        dict of evidence (`loss`, `chance_loss`), or None.
+        dict of evidence, or None.
     """
+    counts = counts or {}
+    hit = _constant_prediction(history, counts.get("val"))
+    if hit is not None:
+        return hit
+    return _constant_chance_loss(history.get("loss", []), counts.get("train"))
+
+
+def _constant_prediction(history, val_counts):
+    names = [k for k in history if k.startswith("val_") and "acc" in k]
+    if not names or val_counts is None or sum(val_counts) <= 0:
+        return None
+    tail = np.asarray(history[names[0]][-COLLAPSE_EPOCHS:], dtype=np.float64)
+    if len(tail) < COLLAPSE_EPOCHS:
+        return None
+    n_val = float(sum(val_counts))
+    shares = np.asarray(val_counts, dtype=np.float64) / n_val
+    # Half a sample of slack: accuracy logs are float32 ratios.
+    gaps = np.abs(tail[:, None] - shares[None, :]).min(axis=1)
+    if not np.all(gaps <= 0.5 / n_val):
+        return None
+    return {"kind": "constant_prediction", "metric": names[0],
+            "value": float(tail[-1])}
+
+
+def _constant_chance_loss(losses, class_counts):
     tail = np.asarray(losses[-COLLAPSE_EPOCHS:], dtype=np.float64)
     if len(tail) < COLLAPSE_EPOCHS or not np.all(np.isfinite(tail)):
         return None
@@ -110,7 +140,8 @@ def chance_collapse(losses, class_counts=None):
             levels.append(math.log(k))
     for chance in levels:
         if chance > 0 and abs(level - chance) <= CHANCE_TOLERANCE * chance:
-            return {"loss": level, "chance_loss": chance}
+            return {"kind": "chance_loss", "loss": level,
+                    "chance_loss": chance}
     return None
 
 
@@ -141,7 +172,7 @@ class Stopper:
         self._best_epoch = None
         self._best_weights = None
 
-    def on_epoch_end(self, model, epoch, report, losses, class_counts=None):
+    def on_epoch_end(self, model, epoch, report, history, counts=None):
         """Keeps the best weights, stops the run if a condition holds and
         records it in `report.stopped`.
 
@@ -149,8 +180,8 @@ class Stopper:
             model: keras.Model.
             epoch: int. The epoch that just ended.
             report: `Report` for the epochs so far (amended in place).
-            losses: sequence of float. The training loss per epoch.
-            class_counts: sequence of int or None. Training label counts.
+            history: dict of str to list of float. The epoch logs so far.
+            counts: dict or None. `"train"` and `"val"` label counts.
         """
         if not self.conditions:
             return
@@ -159,7 +190,7 @@ class Stopper:
             self._best_epoch = epoch
             self._best_weights = model.get_weights()
         if self.stopped is None:
-            reason = self._reason(report, losses, class_counts)
+            reason = self._reason(report, history, counts)
             if reason is not None:
                 self._stop(model, epoch, reason)
         if self.stopped is not None:
@@ -168,7 +199,7 @@ class Stopper:
             if note not in report.notes:
                 report.notes.append(note)
 
-    def _reason(self, report, losses, class_counts):
+    def _reason(self, report, history, counts):
         for finding in report.findings:
             if finding.code not in self.conditions or (
                     finding.severity != CRITICAL):
@@ -178,19 +209,23 @@ class Stopper:
                 continue
             return {"reason": finding.code, "code": finding.code,
                     "severity": finding.severity, "message": finding.message}
-        if CHANCE_LEVEL in self.conditions:
-            evidence = chance_collapse(losses, class_counts)
-            if evidence is not None:
-                return {
-                    "reason": CHANCE_LEVEL, "code": None,
-                    "severity": CRITICAL,
-                    "message": (
-                        f"The training loss has stayed at {evidence['loss']:.4g} "
-                        f"for {COLLAPSE_EPOCHS} epochs, the chance level "
-                        f"({evidence['chance_loss']:.4g}): the network's "
-                        "output no longer depends on its input."),
-                }
-        return None
+        if CHANCE_LEVEL not in self.conditions or (
+                report.n_epochs < NOT_LEARNING_MIN_EPOCHS):
+            return None
+        evidence = chance_collapse(history, counts)
+        if evidence is None:
+            return None
+        if evidence["kind"] == "chance_loss":
+            what = (f"the training loss has stayed at {evidence['loss']:.4g}, "
+                    f"the chance level ({evidence['chance_loss']:.4g})")
+        else:
+            what = (f"{evidence['metric']} has equalled one class's share of "
+                    "the validation labels (a constant prediction), last "
+                    f"{evidence['value']:.4g}")
+        return {"reason": CHANCE_LEVEL, "code": None, "severity": CRITICAL,
+                "message": (f"For {COLLAPSE_EPOCHS} epochs {what}: the "
+                            "network's output no longer depends on its "
+                            "input.")}
 
     def _stop(self, model, epoch, reason):
         model.stop_training = True

@@ -21,9 +21,10 @@ from keras_curvewatch.engine.rules.base import pct
 # separate a fifth of its own training data is short of capacity, not of
 # epochs (the forum threads this advice comes from plateau at 0.5-0.7).
 LOW_TRAIN_ACCURACY = 0.8
-# A plateau: no significant trend in the training accuracy's tail
-# (Kendall's tau, the p-value the training rules use).
-PLATEAU_TREND_P = 0.05
+# A plateau: the smoothed training accuracy gains less than this over the
+# tail of the run (its last third, at least 5 epochs); a trend test alone
+# calls a steady crawl of 0.2 points an epoch "significant".
+PLATEAU_MAX_TAIL_GAIN = 0.05
 # "Overfits quickly": the overfitting finding starts by this epoch ...
 QUICK_OVERFIT_EPOCHS = 5
 # ... on "little data": fewer training samples than this (a few thousand
@@ -102,8 +103,7 @@ def _frozen_base_advice(findings, inp):
             named = True
         out.append(f)
     codes = {f.code for f in out}
-    plateau = (series is not None and series.n_finite >= stats.MIN_POINTS_TREND
-               and not series.trend_p < PLATEAU_TREND_P)
+    plateau = series is not None and _tail_gain(series) < PLATEAU_MAX_TAIL_GAIN
     if low and plateau and not named and "overfitting" not in codes:
         out.append(Finding(
             code="underfitting",
@@ -116,11 +116,24 @@ def _frozen_base_advice(findings, inp):
                 "the trainable head cannot fit even the training data."),
             evidence={"train_accuracy": accuracy,
                       "frozen_share": frozen["share"],
-                      "trend_p": series.trend_p},
+                      "tail_gain": _tail_gain(series)},
             causes=(("model_capacity", cause),),
             suggestion=suggestion,
         ))
     return out
+
+
+def _tail_gain(series):
+    """Gain of the smoothed curve over its tail; inf when too short."""
+    if series.n_finite < stats.MIN_POINTS_TREND or (
+            series.tail_start_epoch not in series.epochs):
+        return float("inf")
+    smooth = np.asarray(series.smoothed, dtype=np.float64)
+    start = series.epochs.index(series.tail_start_epoch)
+    tail = stats.finite(smooth[start:])
+    if len(tail) < 2:
+        return float("inf")
+    return float(tail[-1] - tail[0])
 
 
 def _unfreeze_text(frozen, learning_rate):
