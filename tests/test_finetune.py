@@ -100,6 +100,7 @@ def test_underfit_frozen_base_says_unfreeze_the_top_block():
     assert "base_bn_2" in finding.suggestion  # left frozen
     assert "10x lower" in finding.suggestion
     assert "0.001 instead of 0.01" in finding.suggestion
+    assert "base_dense_2" in str(watch.report)  # the text report renders
 
 
 def test_fully_unfrozen_fine_tune_overfitting_says_freeze_more():

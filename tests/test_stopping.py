@@ -106,19 +106,32 @@ def test_chance_collapse_sees_a_constant_prediction():
 
 @pytest.mark.backend
 def test_nan_run_is_stopped_and_best_weights_restored():
-    model = _model(30.0)
+    # A rate schedule that jumps to 1e4 at epoch 4 sends the loss to NaN
+    # on every backend, after finite epochs whose weights can be restored.
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((8,)),
+                              keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    jump = keras.callbacks.LearningRateScheduler(
+        lambda epoch, rate: 0.01 if epoch < 4 else 1e4)
     watch = _watch(stop_on="hopeless", restore_best=True)
-    history = _fit(model, watch)
+    x, y = _data()
+    history = model.fit(x, y.astype("float32"), validation_split=0.2,
+                        epochs=EPOCHS, batch_size=32, verbose=0,
+                        callbacks=[jump, watch])
     ran = len(history.history["loss"])
     assert ran < EPOCHS
     stopped = watch.report.stopped
     assert stopped["reason"] == "nan_loss" and stopped["epoch"] == ran - 1
     assert stopped["severity"] == "critical"
     assert any("stopped training" in note for note in watch.report.notes)
-    # The restored weights are finite: a NaN epoch's are never kept.
-    if stopped["restored_epoch"] is not None:
-        assert stopped["restored_epoch"] < ran - 1
-        assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    # The weights of a finite epoch are back.
+    assert stopped["restored_epoch"] is not None
+    assert stopped["restored_epoch"] < 4
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    x_val, y_val = x[-52:], y[-52:].astype("float32")
+    assert np.isfinite(model.evaluate(x_val, y_val, verbose=0))
     again = Report.from_dict(watch.report.to_dict())
     assert again.stopped == stopped
     assert Report.from_json(watch.report.to_json()).stopped == stopped

@@ -6,6 +6,8 @@ _MARK = {"critical": "[CRITICAL]", "warning": "[WARNING] ", "info": "[info]    "
 
 
 def _num(value):
+    if isinstance(value, (list, tuple)):
+        return "/".join(_num(v) for v in value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
@@ -37,11 +39,13 @@ def render_text(report, max_evidence=6):
             f"{report.monitor}); raw best: {report.raw_best_epoch}. "
             "Epochs are 0-based, as in History and CSVLogger."
         )
+    # Nested context (a frozen base's layers) is told by the findings.
     context = {k: v for k, v in report.context.items()
-               if v not in (None, (), [], {}) and k != "known_from"}
+               if v not in (None, (), [], {}) and k != "known_from"
+               and not isinstance(v, dict)}
     if context:
         shown = ", ".join(
-            f"{k}={_num(v) if not isinstance(v, (list, tuple)) else '/'.join(v)}"
+            f"{k}={_num(v)}"
             for k, v in context.items()
         )
         lines.append(f"Context: {shown}")
