@@ -1,8 +1,8 @@
 """Benchmark of `CurveWatch(stop_on="hopeless")` (issue 17).
 
 A sweep of 12 configurations of one small classifier, from healthy to
-hopeless (SGD rates far too high, which diverge, collapse to a constant
-loss or go NaN; unscaled inputs). Each configuration is trained twice with
+hopeless (SGD rates far too high, which collapse to a constant prediction
+or go NaN; a rate far too low; unscaled inputs). Each configuration is trained twice with
 the same seed: once to the end with a plain CurveWatch, which says whether
 the run was healthy (its best validation accuracy), and once with
 `stop_on="hopeless"`. Prints the epochs each run was spared and checks

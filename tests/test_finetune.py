@@ -150,3 +150,11 @@ def test_analyze_takes_class_counts_offline():
         "class_imbalance") is None
     with pytest.raises(kcw.ConfigError, match="class_counts"):
         kcw.analyze(history, class_counts=[10, -1])
+
+
+def test_lint_class_imbalance_gives_the_weights_keyed_by_label():
+    y = np.array([1] * 180 + [3] * 20)
+    [finding] = [f for f in kcw.lint(None, y=y)
+                 if f.code == "class_imbalance"]
+    # n / (classes x count): 200 / (2 x 180) and 200 / (2 x 20).
+    assert "class_weight={1: 0.556, 3: 5}" in finding.suggestion
