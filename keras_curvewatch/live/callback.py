@@ -95,10 +95,11 @@ class CurveWatch(keras.callbacks.Callback):
             `LRControl()`. Defaults to `False`.
         stop_on: str or list of str. Stop training when one of these
             finding codes turns critical: codes such as `"nan_loss"`,
-            `"chance_level"` (the loss stuck at chance for 4 epochs), or
-            the preset `"hopeless"` (`nan_loss`, `diverging`,
-            `not_learning` after 8 epochs, `chance_level`). The reason is
-            kept in `report.stopped`. Defaults to `()`: never stop.
+            `"chance_level"` (after 8 epochs, 4 in a row at chance: a
+            constant loss at chance, or a constant prediction), or the
+            preset `"hopeless"` (`nan_loss`, `diverging`, `not_learning`
+            after 8 epochs, `chance_level`). The reason is kept in
+            `report.stopped`. Defaults to `()`: never stop.
         restore_best: bool. When `stop_on` stops the run, restore the
             weights of the recommended epoch (`report.best_epoch`), kept
             on the host as the run goes. Defaults to `False`.
