@@ -101,6 +101,8 @@ def test_underfit_frozen_base_says_unfreeze_the_top_block():
     assert "10x lower" in finding.suggestion
     assert "0.001 instead of 0.01" in finding.suggestion
     assert "base_dense_2" in str(watch.report)  # the text report renders
+    again = kcw.Report.from_json(watch.report.to_json())
+    assert again.context["frozen_base"] == watch.report.context["frozen_base"]
 
 
 def test_fully_unfrozen_fine_tune_overfitting_says_freeze_more():

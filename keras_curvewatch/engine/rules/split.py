@@ -85,7 +85,8 @@ def split_mismatch(train_counts, val_counts):
         + f"). Counts per class, training / validation: {shown}. "
         "Keras's validation_split takes the LAST samples of x and y, "
         "before any shuffling, so class-sorted arrays put whole classes on "
-        "one side: val_loss then measures a task the model never trains on."
+        "one side: val_loss then measures a task the model never trains on "
+        "(with validation_data, the two sets hold different classes)."
     )
     return [Finding(
         code="split_mismatch",
