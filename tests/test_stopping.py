@@ -99,6 +99,9 @@ def test_chance_collapse_sees_a_constant_prediction():
                "val_accuracy": [0.41, 0.5, 0.2, 0.5, 0.3]}
     hit = stopping.chance_collapse(history, {"val": val})
     assert hit["kind"] == "constant_prediction"
+    # Still learning: the loss falls every epoch of the stretch.
+    falling = dict(history, loss=[9.0, 3.1, 2.9, 2.8, 2.7])
+    assert stopping.chance_collapse(falling, {"val": val}) is None
     history["val_accuracy"][-1] = 0.61  # one epoch off a class share
     assert stopping.chance_collapse(history, {"val": val}) is None
     assert stopping.chance_collapse(history, None) is None

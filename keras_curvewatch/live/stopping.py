@@ -120,6 +120,12 @@ def _constant_prediction(history, val_counts):
     gaps = np.abs(tail[:, None] - shares[None, :]).min(axis=1)
     if not np.all(gaps <= CONSTANT_PREDICTION_SLACK / n_val):
         return None
+    # Imbalanced data is often answered with the majority class for a while
+    # by a network that is still learning: its loss falls every epoch.
+    losses = np.asarray(history.get("loss", [])[-COLLAPSE_EPOCHS:],
+                        dtype=np.float64)
+    if len(losses) == COLLAPSE_EPOCHS and np.all(np.diff(losses) < 0):
+        return None
     return {"kind": "constant_prediction", "metric": names[0],
             "value": float(tail[-1])}
 
