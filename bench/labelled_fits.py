@@ -23,6 +23,17 @@ finding.
     python bench/labelled_fits.py --show NAME       # print a run's curves
     python bench/labelled_fits.py --strict-seeded   # see STRICT_SEEDED_ORDER
     python bench/labelled_fits.py --out bench/labelled_fits.txt
+    python bench/labelled_fits.py --show-held-back  # held-back mismatches
+
+Held-back scores, two fixed splits of the runs into "tune" and
+"held-back" (only the tune runs' mismatches are printed by default, so that
+rules are changed looking at them alone):
+- `scenario`: tune = seed 0 of the tabular-MLP scenarios whose SHA-256 of
+  the name starts with an even byte; held-back = every other run (seeds
+  1-2, every CNN and LSTM architecture, the other half of the scenarios).
+  Its held-back F1 was measured before any held-back run was looked at.
+- `seed`: tune = seed 0 of every scenario; held-back = seeds 1 and 2. Used
+  after the first: rules were then fixed looking at seed-0 runs only.
 
 A seeded fit (keras.utils.set_random_seed, then fit(shuffle=True)) repeats
 one batch order every epoch, which `unshuffled_data` reports at info level;
@@ -277,8 +288,12 @@ def _(seed):
 # 8 epochs, both seeds): 8 epochs on 1,200 stop at the plateau.
 # Seed 0's val_loss creeps up 9 % over its last 6 epochs (0.204 -> 0.222)
 # while val_accuracy stays flat: borderline overfitting, allowed.
-@scenario("healthy_cnn_batch64_long", allow=SEEDED_ORDER, healthy=True,
-          per_seed={0: ((), ("overfitting",))})
+# Issue 11: LABELLING.md counts a flat validation loss with a training loss
+# that falls on (here 32-38 % over the last 9-11 epochs, the val/train
+# ratio widening from 1.2-1.4x to 1.7-2.3x, val_accuracy stalling while
+# accuracy climbs) as overfitting: allowed on both seeds.
+@scenario("healthy_cnn_batch64_long", allow={"overfitting", *SEEDED_ORDER},
+          healthy=True)
 def _(seed):
     _seed(seed)
     x, y = images(3000, noise=1.5, seed=seed)
@@ -326,8 +341,12 @@ def _(seed):
                12, validation_split=0.2)
 
 
+# not_learning is allowed (issue 11): the loss is NaN from the first epoch
+# and both accuracies are frozen at 1/3, which LABELLING.md reads as
+# not_learning too (real log 012, NaN loss with a frozen metric, is
+# labelled nan_loss and not_learning).
 @scenario("nan_unscaled_images_cnn", expect={"nan_loss"},
-          allow=SEEDED_ORDER)
+          allow={"not_learning", *SEEDED_ORDER})
 def _(seed):
     # Pixels left in 0-255 (no /255) with SGD at 0.1 and momentum 0.9.
     # (SGD at 5.0 on scaled images only killed the ReLUs: no NaN.)
@@ -512,8 +531,14 @@ def _(seed):
     return Run(model, x, y, 32, 15, validation_split=0.2)
 
 
+# Relabelled to LABELLING.md (issue 11): a validation loss that climbs
+# while validation accuracy creeps up, below the training accuracy, is
+# overfitting; metric_loss_mismatch there means a 10x loss with an
+# accuracy as good or better, a frozen metric, or accuracy at a class
+# share. It is allowed here, no longer expected.
 @scenario("metric_loss_mismatch_noisy_val_labels",
-          expect={"metric_loss_mismatch", "overfitting"}, allow=SEEDED_ORDER)
+          expect={"overfitting"},
+          allow={"metric_loss_mismatch", *SEEDED_ORDER})
 def _(seed):
     # Clean training labels, 12 % flipped validation labels: the model
     # grows ever more confident, so val_loss climbs on the flipped samples
@@ -793,7 +818,20 @@ def _num(v):
     return str(v)
 
 
-def evaluate(records, out=print):
+def split_of(record, split="scenario"):
+    """'tune' or 'held-back' under `split` (see the module docstring)."""
+    import hashlib
+
+    name = record["name"]
+    if split == "seed":
+        return "tune" if record["seed"] == 0 else "held-back"
+    mlp_only = "cnn" not in name and "lstm" not in name
+    even = hashlib.sha256(name.encode("utf-8")).digest()[0] % 2 == 0
+    return "tune" if record["seed"] == 0 and mlp_only and even else (
+        "held-back")
+
+
+def evaluate(records, out=print, show_mismatches=True):
     tp, fp, fn = (collections.Counter() for _ in range(3))
     healthy_runs = healthy_alarms = 0
     healthy_codes = collections.Counter()
@@ -864,9 +902,12 @@ def evaluate(records, out=print):
     out("findings on healthy runs (any severity): "
         + (", ".join(f"{k} x{v}" for k, v in sorted(healthy_codes.items()))
            or "none"))
-    out(f"\nMismatches ({len(mismatches)}):")
-    for m in mismatches:
-        out(m)
+    if show_mismatches:
+        out(f"\nMismatches ({len(mismatches)}):")
+        for m in mismatches:
+            out(m)
+    else:
+        out(f"\nMismatches: {len(mismatches)} (not shown: held back)")
     return micro, healthy_alarms
 
 
@@ -933,6 +974,8 @@ def main(argv=None):
     parser.add_argument("--strict-seeded", action="store_true",
                         help="count unshuffled_data on seeded healthy runs "
                         "as a false positive")
+    parser.add_argument("--show-held-back", action="store_true",
+                        help="also print the held-back runs' mismatches")
     parser.add_argument("--out", default=None,
                         help="also write the printed table to this file")
     args = parser.parse_args(argv)
@@ -968,7 +1011,25 @@ def main(argv=None):
         print(line)
         lines.append(line)
 
-    evaluate(records, out)
+    scores = {}
+    for split in ("scenario", "seed"):
+        tune = [r for r in records if split_of(r, split) == "tune"]
+        held = [r for r in records if split_of(r, split) == "held-back"]
+        tuned_names = {r["name"] for r in tune}
+        unseen = [r for r in held if r["name"] not in tuned_names]
+        for title, subset, show in (
+                ("tune", tune, split == "seed"),
+                ("held-back", held, args.show_held_back),
+                ("held-back scenarios with no tune run", unseen, False)):
+            if not subset:
+                continue
+            out(f"\n=== split '{split}', {title}: {len(subset)} runs of "
+                f"{len({r['name'] for r in subset})} scenarios ===")
+            scores[f"{split}/{title}"] = evaluate(subset, out, show)[0]
+    out("\n=== ALL runs ===")
+    scores["all"] = evaluate(records, out, False)[0]
+    out("\nSummary (micro-F1): " + "; ".join(
+        f"{k} {v:.3f}" for k, v in scores.items()))
     total = sum(r["fit_seconds"] for r in records)
     out(f"\ntotal fit time of these runs: {total:.0f}s "
         f"(fitted now: {fit_time:.0f}s)")

@@ -22,57 +22,17 @@ from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.io.history import load_history
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.report import SeriesStats
-from keras_curvewatch.live.warning_types import CurveWarning
-from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
-from keras_curvewatch.live.warning_types import NanLossWarning
-from keras_curvewatch.live.warning_types import DivergingWarning
-from keras_curvewatch.live.warning_types import NotLearningWarning
-from keras_curvewatch.live.warning_types import OverfittingWarning
-from keras_curvewatch.live.warning_types import NotConvergedWarning
-from keras_curvewatch.live.warning_types import PlateauThenDropWarning
-from keras_curvewatch.live.warning_types import TrainOscillationWarning
-from keras_curvewatch.live.warning_types import ValFluctuationWarning
-from keras_curvewatch.live.warning_types import LossSpikeWarning
-from keras_curvewatch.live.warning_types import MetricLossMismatchWarning
-from keras_curvewatch.live.warning_types import NoisyBestEpochWarning
-from keras_curvewatch.live.warning_types import SmallBatchWarning
-from keras_curvewatch.live.warning_types import OverparameterizedWarning
-from keras_curvewatch.live.warning_types import SmallValidationSetWarning
-from keras_curvewatch.live.warning_types import UnshuffledDataWarning
-from keras_curvewatch.live.warning_types import ReluBeforeSoftmaxWarning
-from keras_curvewatch.live.warning_types import LogitsMismatchWarning
-from keras_curvewatch.live.warning_types import ClassImbalanceWarning
-from keras_curvewatch.live.warning_types import UnscaledInputsWarning
-from keras_curvewatch.live.warning_types import DropoutTooHighWarning
-from keras_curvewatch.live.warning_types import SplitMismatchWarning
-from keras_curvewatch.live.warning_types import UnderfittingWarning
+from keras_curvewatch.live import warning_types as _warning_types
 
-_WARNING_NAMES = [
-    "CurveWarning",
-    "CurvewatchDisabledWarning",
-    "NanLossWarning",
-    "DivergingWarning",
-    "NotLearningWarning",
-    "OverfittingWarning",
-    "NotConvergedWarning",
-    "PlateauThenDropWarning",
-    "TrainOscillationWarning",
-    "ValFluctuationWarning",
-    "LossSpikeWarning",
-    "MetricLossMismatchWarning",
-    "NoisyBestEpochWarning",
-    "SmallBatchWarning",
-    "OverparameterizedWarning",
-    "SmallValidationSetWarning",
-    "UnshuffledDataWarning",
-    "ReluBeforeSoftmaxWarning",
-    "LogitsMismatchWarning",
-    "ClassImbalanceWarning",
-    "UnscaledInputsWarning",
-    "DropoutTooHighWarning",
-    "SplitMismatchWarning",
-    "UnderfittingWarning",
-]
+# The warning classes, one per finding code in the registry
+# (`keras_curvewatch.engine.codes`): `kcw.SmallBatchWarning`, ...
+_WARNING_NAMES = _warning_types.warning_names()
+globals().update(
+    {name: getattr(_warning_types, name) for name in _WARNING_NAMES})
+# Run comparison and the signal check (issue 16).
+from keras_curvewatch.engine.comparison import Comparison
+from keras_curvewatch.engine.compare import compare
+from keras_curvewatch.preflight.signal import signal_check
 
 # Public names that import keras, resolved lazily by `__getattr__`.
 _LAZY = {
@@ -100,6 +60,7 @@ def __getattr__(name):
 __all__ = [
     "CAUSES",
     "CODES",
+    "Comparison",  # issue 16
     "ConfigError",
     "Curves",
     "CurvewatchError",
@@ -111,5 +72,7 @@ __all__ = [
     "Report",
     "SeriesStats",
     "analyze",
+    "compare",  # issue 16
     "load_history",
+    "signal_check",  # issue 16
 ] + sorted(_LAZY) + list(_WARNING_NAMES)

@@ -8,8 +8,9 @@ import argparse
 import os
 import sys
 
-from keras_curvewatch.errors import CurvewatchError
+from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.findings import SEVERITY_RANK
+from keras_curvewatch.errors import CurvewatchError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -43,6 +44,10 @@ def build_parser():
         description="Diagnose Keras training curves: are they healthy, why "
         "do they fluctuate, and what to do about it.",
     )
+    from keras_curvewatch import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"curvewatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -50,6 +55,8 @@ def build_parser():
         "analyze",
         help="analyse a CSVLogger file, a JSON History dump or a "
         "TensorBoard log directory",
+        epilog=codes.help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     analyze.add_argument("path", help="file or TensorBoard log directory")
     analyze.add_argument("--batch-size", type=_positive_int)
@@ -73,6 +80,19 @@ def build_parser():
         help="exit 1 when a finding at or above this severity is found "
         "(default: critical)",
     )
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs (CSVLogger files, JSON dumps, TensorBoard "
+        "directories): noise, best epochs, which to keep",
+    )
+    compare.add_argument("paths", nargs="+", metavar="path")
+    compare.add_argument(
+        "--names", help="comma-separated run names, one per path")
+    compare.add_argument(
+        "--format", choices=("text", "json", "html"), default="text")
+    compare.add_argument(
+        "--output", "-o", help="write the comparison here instead of stdout")
 
     lint = sub.add_parser("lint", help="lint a saved .keras model")
     lint.add_argument("path", help="a .keras model file")
@@ -141,7 +161,67 @@ def _cmd_analyze(args):
     return _exit_code(report, args.fail_on)
 
 
+def _cmd_compare(args):
+    from keras_curvewatch.engine.compare import compare
+
+    for path in args.paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+    names = None
+    if args.names:
+        names = [name.strip() for name in args.names.split(",")]
+    comparison = compare(args.paths, names=names)
+    if args.format == "json":
+        text = comparison.to_json()
+    elif args.format == "html":
+        from keras_curvewatch.render.compare import render_compare_page
+
+        text = render_compare_page(comparison)
+    else:
+        text = str(comparison)
+    _emit(text, args.output)
+    return EXIT_OK
+
+
+def _import_keras_quietly():
+    """Imports keras (and its backend, finding its devices) without
+    TensorFlow's start-up log lines.
+
+    TF_CPP_MIN_LOG_LEVEL hides most of them; the few that the C++ runtime
+    writes before its logging is set up bypass it, so the process's stderr
+    is parked in a temporary file meanwhile and shown only if the import
+    fails."""
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # No file descriptor 2 (embedded interpreter).
+        import keras  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                # Device discovery logs its own lines (cuInit) on first use.
+                tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _cmd_lint(args):
+    _import_keras_quietly()
     from keras_curvewatch.preflight.lint import lint_file
 
     report = lint_file(args.path)
@@ -160,7 +240,8 @@ def _cmd_demo(args):
     return EXIT_OK
 
 
-_COMMANDS = {"analyze": _cmd_analyze, "lint": _cmd_lint, "demo": _cmd_demo}
+_COMMANDS = {"analyze": _cmd_analyze, "compare": _cmd_compare,
+             "lint": _cmd_lint, "demo": _cmd_demo}
 
 
 def main(argv=None):

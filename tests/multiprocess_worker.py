@@ -37,7 +37,7 @@ def fit(keras, model, x, y, batch_size):
     from keras_curvewatch.live.callback import CurveWatch
     from keras_curvewatch.live.warning_types import CurveWarning
 
-    watch = CurveWatch()
+    watch = CurveWatch(log_batch_stats=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = model.fit(x, y, batch_size=batch_size, epochs=EPOCHS,

@@ -86,7 +86,7 @@ def test_small_batch_and_overparameterized_warn_with_no_arguments():
 
 
 def test_batch_statistics_go_into_history_and_csv_logger(tmp_path):
-    watch = CurveWatch()
+    watch = CurveWatch(log_batch_stats=True)
     path = str(tmp_path / "log.csv")
     history, _ = _fit(_model(), watch, epochs=3,
                       extra=[keras.callbacks.CSVLogger(path)])
@@ -113,7 +113,7 @@ def test_batch_statistics_go_into_history_and_csv_logger(tmp_path):
 def test_per_batch_off_falls_back_to_epoch_logs():
     watch = CurveWatch(per_batch=False, batch_size=4)
     history, caught = _fit(_model(), watch, epochs=2)
-    assert not set(BATCH_STAT_KEYS) & set(history.history)
+    assert not set(BATCH_STAT_KEYS) & set(watch.history)
     assert any("Per-batch statistics are off" in n for n in watch.report.notes)
     assert watch.report.has("small_batch")  # from the argument
     assert not watch.disabled
@@ -227,14 +227,14 @@ def test_one_instance_is_reused_across_fit_calls():
     assert len(watch.history["loss"]) == 2
     assert len(watch.report.batch["batch_losses"]) == 2 * 8
     assert watch.report.batch["batch_losses"] != first_losses[:16]
-    assert len(history.history["loss_batch_std"]) == 2
+    assert len(watch.history["loss_batch_std"]) == 2
     # State was reset: the small-batch warning is raised again.
     assert SmallBatchWarning in [w.category for w in caught]
     # A recompiled model keeps its tap: the new train function traces it.
     model.compile("sgd", "mse")
     history, _ = _fit(model, watch, epochs=1)
     assert len(watch.report.batch["batch_losses"]) == 8
-    assert np.isfinite(history.history["loss_batch_std"][0])
+    assert np.isfinite(watch.history["loss_batch_std"][0])
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
@@ -257,7 +257,7 @@ def test_a_train_step_without_compute_loss_turns_per_batch_off():
     watch = CurveWatch(batch_size=4)
     history, caught = _fit(model, watch, epochs=2)
     assert len(history.history["loss"]) == 2 and not watch.disabled
-    assert not set(BATCH_STAT_KEYS) & set(history.history)
+    assert not set(BATCH_STAT_KEYS) & set(watch.history)
     assert any("never called model.compute_loss" in n
                for n in watch.report.notes)
 

@@ -56,7 +56,7 @@ def _train(scope=None):
     and the CurveWarnings raised."""
     with scope if scope is not None else contextlib.nullcontext():
         model = tiny_regression.build_model(keras)
-    watch = CurveWatch()
+    watch = CurveWatch(log_batch_stats=True)
     x, y = tiny_regression.data(N_SAMPLES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

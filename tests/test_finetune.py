@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import keras_curvewatch as kcw  # noqa: E402
 from keras_curvewatch.engine.rules.finetune import class_weights  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
-from keras_curvewatch.preflight.model_info import describe_model  # noqa: E402
+from keras_curvewatch.preflight.frozen import describe_frozen  # noqa: E402
 
 UNDERFIT = ("not_learning", "not_converged", "underfitting")
 
@@ -54,8 +54,8 @@ def _data(n, classes=4, seed=0, noise=0.0):
     return x, np.digitize(score, edges)
 
 
-def test_describe_model_finds_the_frozen_base_and_its_batchnorm():
-    info = describe_model(_model(trainable=False))
+def test_describe_frozen_finds_the_frozen_base_and_its_batchnorm():
+    info = describe_frozen(_model(trainable=False))
     frozen = info["frozen_base"]
     assert frozen is not None and info["unfrozen_base"] is None
     assert frozen["base"] == "base"
@@ -68,8 +68,8 @@ def test_describe_model_finds_the_frozen_base_and_its_batchnorm():
     assert frozen["head"] == ["head"]
 
 
-def test_describe_model_finds_a_fully_trainable_base():
-    info = describe_model(_model(trainable=True))
+def test_describe_frozen_finds_a_fully_trainable_base():
+    info = describe_frozen(_model(trainable=True))
     assert info["frozen_base"] is None
     assert info["unfrozen_base"]["base"] == "base"
     assert info["unfrozen_base"]["share"] > 0.9
@@ -78,7 +78,7 @@ def test_describe_model_finds_a_fully_trainable_base():
 def test_plain_model_has_neither():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
                               keras.layers.Dense(2)])
-    info = describe_model(model)
+    info = describe_frozen(model)
     assert info["frozen_base"] is None and info["unfrozen_base"] is None
 
 

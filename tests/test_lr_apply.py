@@ -5,6 +5,7 @@ Every test here is marked `backend`: CI runs them again under
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -289,3 +290,45 @@ def test_curvewatch_integration_rescues_nan_and_records_actions():
     assert {"epoch", "old", "new", "reason", "evidence"} <= set(actions[0])
     again = kcw.Report.from_json(watch.report.to_json())
     assert again.actions[0]["new"] == pytest.approx(actions[0]["new"])
+
+
+def test_curvewatch_with_lr_control_reports_one_nan_loss():
+    """The engine's nan_loss and the controller's stop finding go through
+    the session's one merge point: one finding, not two."""
+    model = model_with(keras.optimizers.Adam(0.01))
+    poisoned = Poisoned(range(2, 10))
+    watch = ControlledWatch(lr_control=LRControl(max_rollbacks=1),
+                            warn=lambda f: None, display=False)
+    model.fit(poisoned, epochs=8, verbose=0,
+              callbacks=[poisoned.callback, watch])
+    assert not watch.disabled, watch.error
+    assert [a["action"] for a in watch.report.actions] == ["rollback", "stop"]
+    assert watch.report.codes.count("nan_loss") == 1
+    assert watch.report.get("nan_loss").severity == "critical"
+
+
+@pytest.mark.parametrize("monitor,validate,warned", [
+    ("val_los", True, True),  # a typo: validation ran, the name is wrong
+    ("val_loss", False, True),  # no validation at all
+    ("val_loss", True, False),
+    ("loss", False, False),
+])
+def test_a_missing_monitor_warns_and_lists_the_metrics(monitor, validate,
+                                                       warned):
+    model = model_with(keras.optimizers.Adam(0.01))
+    x, y = data()
+    watch = ControlledWatch(lr_control=LRControl(monitor=monitor),
+                            warn=lambda f: None, display=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=3, batch_size=BATCH, verbose=0,
+                  validation_split=0.25 if validate else 0.0,
+                  callbacks=[watch])
+    assert not watch.disabled, watch.error
+    messages = [str(w.message) for w in caught
+                if "LRControl is conditioned" in str(w.message)]
+    assert len(messages) == int(warned), messages
+    if warned:
+        assert f"`{monitor}`" in messages[0]
+        expected = "loss, val_loss" if validate else "loss."
+        assert f"Available metrics are: {expected}" in messages[0]

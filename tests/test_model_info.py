@@ -170,3 +170,33 @@ def test_an_object_that_is_not_a_model_does_not_raise():
     info = describe_model(object())
     assert info["built"] is False
     assert info["layers"] == []
+
+
+def test_metric_directions_come_from_keras_metric_objects():
+    """A metric named `custom_score` would be guessed higher-is-better from
+    its name; its Keras object (a mean squared error) says lower is
+    better, and the report follows the object when the model is known."""
+    import keras_curvewatch as kcw
+    from keras_curvewatch.live.callback import CurveWatch
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[
+        "accuracy", keras.metrics.MeanSquaredError(name="custom_score")])
+    assert describe_model(model)["metric_directions"] == {}  # not built yet
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    watch = CurveWatch(warn=lambda f: None, display=False)
+    history = model.fit(x, y, validation_split=0.25, epochs=6, batch_size=8,
+                        verbose=0, callbacks=[watch])
+    directions = describe_model(model)["metric_directions"]
+    assert directions["custom_score"] == "min"
+    assert directions["accuracy"] == "max"
+    with_model = kcw.analyze(history, model=model)
+    assert with_model.series["custom_score"].direction == "min"
+    assert with_model.series["val_custom_score"].direction == "min"
+    assert watch.report.series["custom_score"].direction == "min"
+    # Without the model the name is all there is: the guess is the fallback.
+    assert kcw.analyze(history).series["custom_score"].direction == "max"

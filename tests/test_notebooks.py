@@ -133,6 +133,30 @@ def test_learning_rate_control_notebook(tmp_path, monkeypatch):
     assert "learning_rate per epoch" in text
 
 
+def test_compare_runs_notebook(tmp_path, monkeypatch):
+    notebook = nbformat.read(NOTEBOOKS / "04_compare_runs.ipynb",
+                             as_version=4)
+    execute(notebook, tmp_path, monkeypatch)
+    for cell in notebook.cells:
+        for output in _outputs(cell, "error"):
+            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    compare_cell = _cell_containing(notebook, "kcw.compare(")
+    html = _html(_outputs(compare_cell, "execute_result")[0])
+    assert 'class="curvewatch-compare"' in html
+    for name in ("batch 32", "batch 4", "batch 2"):
+        assert name in html
+    pair_cell = _cell_containing(notebook, 'comparison.pair(')
+    text = "".join(o.get("text", "") for o in _outputs(pair_cell, "stream"))
+    assert "val_loss noise is" in text and "keep:" in text
+    plot_cell = _cell_containing(notebook, "comparison.plot()")
+    assert any("image/png" in o.get("data", {}) for o in _outputs(plot_cell))
+    check_cell = _cell_containing(notebook, "kcw.signal_check(")
+    html = _html(_outputs(check_cell, "execute_result")[0])
+    assert 'class="curvewatch-report"' in html
+    # The sequences carry signal that kNN sees: no weak_signal.
+    assert 'data-code="weak_signal"' not in html
+
+
 def test_stop_on_sweep_notebook(tmp_path, monkeypatch):
     notebook = nbformat.read(NOTEBOOKS / "05_stop_on_sweep.ipynb",
                              as_version=4)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import report_samples as samples
+from keras_curvewatch.engine.summary import arrange
 from keras_curvewatch.render.html import format_number
 from keras_curvewatch.render.html import render_html
 from keras_curvewatch.render.html import severity_colour
@@ -19,6 +20,7 @@ from keras_curvewatch.render.plot import plot_report
 from keras_curvewatch.render.plot import write_plot
 from keras_curvewatch.render.standalone import render_standalone_html
 from keras_curvewatch.render.standalone import write_html
+from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.report import Report
 from report_samples import legend_labels
 from report_samples import PNG_MAGIC
@@ -40,8 +42,9 @@ def test_card_per_finding_with_all_parts_in_order():
     report = samples.handmade_report()
     text = render_html(report)
     assert text.count('class="curvewatch-finding"') == len(report.findings)
-    # Most severe first, as the report sorts them.
-    positions = [text.index(f'data-code="{code}"') for code in report.codes]
+    # The main problem first, then what explains it, then the rest.
+    order = [finding.code for finding, _ in arrange(report.findings)]
+    positions = [text.index(f'data-code="{code}"') for code in order]
     assert positions == sorted(positions)
     overfitting = report.get("overfitting")
     card = text[positions[0]:positions[1]]
@@ -79,6 +82,44 @@ def test_header_shows_best_epochs_and_counts():
     assert f"recommended epoch <b>{samples.BEST_EPOCH}</b>" in text
     assert f"raw best {samples.RAW_BEST_EPOCH}" in text
     assert "1 critical" in text and "1 warning" in text and "1 info" in text
+
+
+def test_headline_and_best_epoch_reason_open_the_cards():
+    report = samples.handmade_report()
+    report.best_epoch_reason = "lowest smoothed val_loss & more"
+    for compact in (False, True):
+        text = render_html(report, compact=compact)
+        headline = html_lib.escape(report.headline)
+        assert headline and headline in text
+        assert text.index(headline) < text.index("curvewatch-finding")
+        assert "lowest smoothed val_loss &amp; more" in text
+
+
+def test_live_display_opens_with_the_headline():
+    from keras_curvewatch.render.live import LiveDisplay
+
+    report = samples.handmade_report()
+    text = LiveDisplay(handle=None, show_plot=False).render(report)
+    assert text.index(html_lib.escape(report.headline)) < text.index(
+        "curvewatch-finding")
+
+
+def test_finding_that_explains_the_main_one_follows_it_with_a_note():
+    report = samples.handmade_report()
+    report.findings = [
+        samples.findings()[0],
+        Finding("overparameterized", "warning", "2,018 per sample.",
+                evidence={"params_per_sample": 2018, "n_train": 98},
+                causes=[("model_capacity", "big.")], suggestion="Shrink."),
+    ] + samples.findings()[1:]
+    text = render_html(report)
+    codes = re.findall(r'data-code="([a-z_]+)"', text)
+    assert codes[:2] == ["overfitting", "overparameterized"]
+    assert "· explains overfitting" in text
+    assert report.headline.startswith("2,018 parameters per sample")
+    plain = str(report)
+    assert "overparameterized -- explains overfitting" in plain
+    assert plain.index("overparameterized") < plain.index("val_fluctuation")
 
 
 def test_healthy_report_says_so():

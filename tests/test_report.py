@@ -52,6 +52,17 @@ def test_text_names_codes_epochs_and_suggestions():
         assert finding.code in text
         assert finding.suggestion[:30] in text
     assert f"Recommended epoch: {report.best_epoch}" in text
+    assert report.best_epoch_reason in " ".join(text.split())
+
+
+def test_text_opens_with_the_headline():
+    report = _report()
+    lines = str(report).splitlines()
+    assert report.headline.startswith(lines[2])
+    assert "First" in report.headline
+    again = kcw.Report.from_dict(report.to_dict())
+    assert again.headline == report.headline
+    assert again.best_epoch_curve == report.best_epoch_curve
 
 
 def test_findings_are_sorted_most_severe_first():

@@ -7,6 +7,12 @@ import dataclasses
 
 from keras_curvewatch.errors import ConfigError
 
+# Keras's recurrent layer classes: their weights are reused at every time
+# step, and their `dropout`/`recurrent_dropout` act on every step.
+RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D",
+                    "ConvLSTM3D", "LSTMCell", "GRUCell", "SimpleRNNCell",
+                    "RNN")
+
 
 @dataclasses.dataclass(frozen=True)
 class RunContext:
@@ -28,11 +34,13 @@ class RunContext:
             (from `analyze(class_counts=...)` or CurveWatch's live count).
         frozen_base: dict or None. A non-trainable block holding most of
             the parameters, with a trainable head (see
-            `preflight.model_info.describe_model`).
+            `preflight.frozen.describe_frozen`).
         unfrozen_base: dict or None. A nested model holding most of the
             parameters, all of them trainable (a full fine-tune).
         known_from: dict of str to str. Where each value came from
             (`"argument"`, `"model"`, `"inferred"`), for messages.
+        metric_directions: dict of str to str. `"min"` or `"max"` for the
+            metrics whose Keras objects say which way is better.
     """
 
     batch_size: int = None
@@ -48,6 +56,7 @@ class RunContext:
     frozen_base: dict = None
     unfrozen_base: dict = None
     known_from: dict = dataclasses.field(default_factory=dict)
+    metric_directions: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("batch_size", "n_train", "n_val", "n_params",
@@ -90,11 +99,13 @@ class RunContext:
     @property
     def recurrent(self):
         """bool. True if the model has an LSTM, GRU or SimpleRNN layer."""
-        return any(
-            name in ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D",
-                     "ConvLSTM3D", "LSTMCell", "GRUCell", "RNN")
-            for name in self.layers
-        )
+        return any(name in RECURRENT_LAYERS for name in self.layers)
+
+    def direction_of(self, name):
+        """`"min"`, `"max"`, or None when no Keras metric object told which
+        way `name` (or the metric of `val_<name>`) improves."""
+        base = name[4:] if name.startswith("val_") else name
+        return self.metric_directions.get(base)
 
     @property
     def params_per_sample(self):

@@ -5,42 +5,24 @@ This module imports neither keras nor tensorflow.
 
 import dataclasses
 
+from keras_curvewatch.engine import codes as _codes
+from keras_curvewatch.engine.codes import CRITICAL
+from keras_curvewatch.engine.codes import INFO
+from keras_curvewatch.engine.codes import SEVERITIES
+from keras_curvewatch.engine.codes import WARNING
 from keras_curvewatch.engine.floats import decode_float
 from keras_curvewatch.engine.floats import encode_float
+from keras_curvewatch.errors import ConfigError
 
-INFO = "info"
-WARNING = "warning"
-CRITICAL = "critical"
-SEVERITIES = (INFO, WARNING, CRITICAL)
 SEVERITY_RANK = {INFO: 0, WARNING: 1, CRITICAL: 2}
 
-# Finding codes, by where the evidence comes from.
-CURVE_CODES = (
-    "nan_loss",
-    "diverging",
-    "not_learning",
-    "overfitting",
-    "not_converged",
-    "plateau_then_drop",
-    "train_oscillation",
-    "val_fluctuation",
-    "loss_spike",
-    "metric_loss_mismatch",
-    "noisy_best_epoch",
-)
-CONTEXT_CODES = ("small_batch", "overparameterized", "small_validation_set")
-BATCH_CODES = ("unshuffled_data",)
-LINT_CODES = (
-    "relu_before_softmax",
-    "logits_mismatch",
-    "class_imbalance",
-    "unscaled_inputs",
-    "dropout_too_high",
-)
-# Issue 17 (acting on findings): the live label counts of the two sides
-# of the split, and a plateau explained by a frozen base.
-ACTION_CODES = ("split_mismatch", "underfitting")
-CODES = CURVE_CODES + CONTEXT_CODES + BATCH_CODES + LINT_CODES + ACTION_CODES
+# The built-in finding codes, by where the evidence comes from; the
+# registry in `keras_curvewatch.engine.codes` is the one source.
+CURVE_CODES = _codes.names(_codes.CURVE)
+CONTEXT_CODES = _codes.names(_codes.CONTEXT)
+BATCH_CODES = _codes.names(_codes.BATCH)
+LINT_CODES = _codes.names(_codes.LINT)
+CODES = _codes.names()
 
 CAUSES = (
     "learning_rate",
@@ -87,12 +69,7 @@ class Finding:
     suggestion: str = ""
 
     def __post_init__(self):
-        from keras_curvewatch.errors import ConfigError
-
-        if self.code not in CODES:
-            raise ConfigError(
-                f"Unknown finding code {self.code!r}. Expected one of {CODES}."
-            )
+        _codes.get(self.code)  # ConfigError for an unregistered code
         if self.severity not in SEVERITIES:
             raise ConfigError(
                 f"Unknown severity {self.severity!r}. Expected one of "
@@ -151,6 +128,26 @@ class Finding:
         )
 
 
+def rank_causes(candidates):
+    """Orders candidate causes by score, highest first.
+
+    Args:
+        candidates: iterable of `(score, cause, sentence)`.
+
+    Returns:
+        tuple of `(cause, sentence)`; one entry per cause, the best score
+        kept; causes with a score <= 0 are dropped.
+    """
+    best = {}
+    for score, cause, sentence in candidates:
+        if score <= 0:
+            continue
+        if cause not in best or score > best[cause][0]:
+            best[cause] = (score, sentence)
+    ordered = sorted(best.items(), key=lambda item: -item[1][0])
+    return tuple((cause, sentence) for cause, (_, sentence) in ordered)
+
+
 def sort_findings(findings):
     """Sorts findings most severe first, then by epoch, then by code."""
     return sorted(
@@ -158,6 +155,6 @@ def sort_findings(findings):
         key=lambda f: (
             -f.rank,
             f.epoch if f.epoch is not None else -1,
-            CODES.index(f.code),
+            _codes.order(f.code),
         ),
     )

@@ -11,101 +11,9 @@ from keras_curvewatch.engine.findings import SEVERITY_RANK
 from keras_curvewatch.engine.findings import sort_findings
 from keras_curvewatch.engine.floats import decode_float
 from keras_curvewatch.engine.floats import encode_float
+from keras_curvewatch.engine.series_stats import SeriesStats
 
 REPORT_FORMAT_VERSION = 1
-
-
-@dataclasses.dataclass
-class SeriesStats:
-    """Fluctuation and trend metrics of one curve.
-
-    Args:
-        name: str. The curve, e.g. `"val_loss"`.
-        direction: str. `"min"` when lower is better, `"max"` otherwise.
-        n_epochs: int. Number of points, NaN included.
-        n_finite: int. Number of finite points.
-        first: float. First finite value.
-        last: float. Last finite value.
-        best: float. Best raw value (min or max by `direction`).
-        raw_best_epoch: int or None. Epoch label of the best raw value.
-        smoothed_best: float. Best value of the robust smoothed curve.
-        smoothed_best_epoch: int or None. Epoch label of `smoothed_best`.
-        noise: float. Robust standard deviation of the residual left after
-            the robust smoother (NaN when there are fewer than 5 points).
-        relative_noise: float. `noise` divided by the curve's typical level
-            (losses) or `noise` itself (bounded metrics such as accuracy).
-        flip_rate: float. Share of sign changes between consecutive first
-            differences: about 2/3 for white noise, 0 for a monotone curve.
-        trend_slope: float. Theil-Sen slope per epoch over the tail.
-        trend_tau: float. Kendall's tau over the tail.
-        trend_p: float. Two-sided p-value of `trend_tau`.
-        tail_start_epoch: int or None. First epoch label of the tail.
-        spikes: list of int. Epoch labels of spikes.
-        max_spike_score: float. Largest robust z-score of a point against
-            its running median, in units of `noise`.
-        smoothed: list of float. The robust smoothed curve.
-        values: list of float. The raw curve (NaN where missing).
-        epochs: list of int. The epoch label of each point.
-    """
-
-    name: str
-    direction: str = "min"
-    n_epochs: int = 0
-    n_finite: int = 0
-    first: float = float("nan")
-    last: float = float("nan")
-    best: float = float("nan")
-    raw_best_epoch: int = None
-    smoothed_best: float = float("nan")
-    smoothed_best_epoch: int = None
-    noise: float = float("nan")
-    relative_noise: float = float("nan")
-    flip_rate: float = float("nan")
-    trend_slope: float = float("nan")
-    trend_tau: float = float("nan")
-    trend_p: float = float("nan")
-    tail_start_epoch: int = None
-    spikes: list = dataclasses.field(default_factory=list)
-    max_spike_score: float = float("nan")
-    smoothed: list = dataclasses.field(default_factory=list)
-    values: list = dataclasses.field(default_factory=list)
-    epochs: list = dataclasses.field(default_factory=list)
-
-    _FLOAT_FIELDS = (
-        "first",
-        "last",
-        "best",
-        "smoothed_best",
-        "noise",
-        "relative_noise",
-        "flip_rate",
-        "trend_slope",
-        "trend_tau",
-        "trend_p",
-        "max_spike_score",
-    )
-
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        for key in self._FLOAT_FIELDS:
-            data[key] = encode_float(data[key])
-        data["smoothed"] = [encode_float(v) for v in self.smoothed]
-        data["values"] = [encode_float(v) for v in self.values]
-        data["epochs"] = [int(e) for e in self.epochs]
-        return data
-
-    @classmethod
-    def from_dict(cls, data):
-        data = dict(data)
-        for key in cls._FLOAT_FIELDS:
-            if key in data:
-                data[key] = decode_float(data[key])
-        data["smoothed"] = [decode_float(v) for v in data.get("smoothed", [])]
-        data["values"] = [decode_float(v) for v in data.get("values", [])]
-        data["epochs"] = [int(e) for e in data.get("epochs", [])]
-        data["spikes"] = [int(e) for e in data.get("spikes", [])]
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclasses.dataclass
@@ -132,6 +40,17 @@ class Report:
         stopped: dict or None. Why `CurveWatch(stop_on=...)` stopped the
             run: `epoch`, `reason`, `code`, `severity`, `message`,
             `restored_epoch`. None when it was not stopped.
+        cleared: list of dict. Findings warned while training ran that
+            the final diagnosis no longer holds: `code`, `severity`,
+            `warned_epoch`, `cleared_epoch` (the first epoch whose
+            diagnosis no longer found it) and `reason`.
+        best_epoch_curve: str or None. The curve `best_epoch` was chosen
+            on (its raw best is `raw_best_epoch`); usually `monitor`.
+        best_epoch_reason: str. How `best_epoch` was chosen, e.g. "lowest
+            smoothed val_loss", and which epoch it avoided and why.
+
+    The bottom line of the report, `report.headline`, is derived from the
+    findings (see `keras_curvewatch.engine.summary`).
     """
 
     findings: list = dataclasses.field(default_factory=list)
@@ -146,6 +65,9 @@ class Report:
     actions: list = dataclasses.field(default_factory=list)
     batch: dict = dataclasses.field(default_factory=dict)
     stopped: dict = None
+    cleared: list = dataclasses.field(default_factory=list)
+    best_epoch_curve: str = None
+    best_epoch_reason: str = ""
 
     def __post_init__(self):
         self.findings = sort_findings(self.findings)
@@ -169,6 +91,14 @@ class Report:
         return None
 
     @property
+    def headline(self):
+        """str. One or two sentences: the main problem, with its numbers,
+        and the first thing to change (or why the run looks healthy)."""
+        from keras_curvewatch.engine.summary import report_headline
+
+        return report_headline(self)
+
+    @property
     def worst_severity(self):
         """str or None. The highest severity among the findings."""
         if not self.findings:
@@ -184,6 +114,9 @@ class Report:
             "monitor": self.monitor,
             "best_epoch": self.best_epoch,
             "raw_best_epoch": self.raw_best_epoch,
+            "best_epoch_curve": self.best_epoch_curve,
+            "best_epoch_reason": self.best_epoch_reason,
+            "headline": self.headline,
             "findings": [f.to_dict() for f in self.findings],
             "series": {k: s.to_dict() for k, s in self.series.items()},
             "context": _jsonable(self.context),
@@ -191,6 +124,7 @@ class Report:
             "actions": _jsonable(self.actions),
             "batch": _jsonable(self.batch),
             "stopped": _jsonable(self.stopped),
+            "cleared": _jsonable(self.cleared),
         }
 
     @classmethod
@@ -230,7 +164,18 @@ class Report:
             actions=_unjsonable(data.get("actions", [])),
             batch=_unjsonable(data.get("batch", {})),
             stopped=_unjsonable(data.get("stopped")),
+            cleared=[dict(c) for c in data.get("cleared", [])],
+            best_epoch_curve=data.get("best_epoch_curve",
+                                      data.get("monitor")),
+            best_epoch_reason=data.get("best_epoch_reason", ""),
         )
+
+    def __eq__(self, other):
+        """NaN-aware: two reports are equal when their `to_dict()` are, so
+        a NaN in a curve equals a NaN in the same place."""
+        if not isinstance(other, Report):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
 
     def to_json(self, indent=2):
         """Returns the report as strict JSON text."""
@@ -270,12 +215,21 @@ class Report:
         return plot_report(self, ax=ax)
 
 
+# How strict JSON spells the non-finite floats (see floats.encode_float).
+_FLOAT_TOKENS = ("NaN", "Infinity", "-Infinity")
+# A string equal to one of those tokens is written as {_STRING_TAG: text}.
+_STRING_TAG = "__str__"
+
+
 def _jsonable(value):
     """Makes nested context values strict-JSON safe (floats encoded)."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, str) and value in _FLOAT_TOKENS:
+        # A name such as a layer called "NaN" must not decode as a float.
+        return {_STRING_TAG: value}
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
@@ -290,10 +244,12 @@ def _jsonable(value):
 
 
 def _unjsonable(value):
+    if isinstance(value, dict) and set(value) == {_STRING_TAG}:
+        return value[_STRING_TAG]
     if isinstance(value, dict):
         return {k: _unjsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unjsonable(v) for v in value]
-    if value in ("NaN", "Infinity", "-Infinity"):
+    if isinstance(value, str) and value in _FLOAT_TOKENS:
         return float(value)
     return value

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from keras_curvewatch.engine import stats
-from keras_curvewatch.engine.report import SeriesStats
+from keras_curvewatch.engine.series_stats import SeriesStats
 
 # Substrings of metric names where higher is better.
 _HIGHER_IS_BETTER = (
@@ -45,7 +45,9 @@ ACCURACY_NAMES = (
 
 
 def direction_of(name):
-    """`"min"` if lower values of metric `name` are better, else `"max"`."""
+    """`"min"` if lower values of metric `name` are better, else `"max"`,
+    guessed from the name: the fallback when no Keras metric object says
+    (`RunContext.metric_directions`)."""
     base = name[4:] if name.startswith("val_") else name
     base = base.lower()
     if any(token in base for token in _LOWER_IS_BETTER):
@@ -98,31 +100,35 @@ def pick_curves(keys):
     return loss, val_loss, metric, val_metric
 
 
-def is_bounded_metric(name, values):
-    """True for metrics that live in [0, 1] (accuracy, AUC, dice, ...)."""
+def is_bounded_metric(name, values, direction=None):
+    """True for metrics that live in [0, 1] (accuracy, AUC, dice, ...);
+    `direction` overrides the one guessed from the name."""
     fin = stats.finite(values)
     return (
-        direction_of(name) == "max"
+        (direction or direction_of(name)) == "max"
         and len(fin) > 0
         and fin.min() >= 0.0
         and fin.max() <= 1.0
     )
 
 
-def describe_series(name, values, epochs):
+def describe_series(name, values, epochs, direction=None):
     """Computes the `SeriesStats` of one curve.
 
     Args:
         name: str. The curve's name.
         values: 1-D float array (NaN allowed).
         epochs: 1-D int array of epoch labels, same length.
+        direction: `"min"`, `"max"` or None. Which way the curve improves,
+            when its Keras metric object says; None guesses it from the
+            name (`direction_of`).
 
     Returns:
         `SeriesStats`.
     """
     values = np.asarray(values, dtype=np.float64)
     epochs = np.asarray(epochs, dtype=np.int64)
-    direction = direction_of(name)
+    direction = direction or direction_of(name)
     finite_mask = np.isfinite(values)
     out = SeriesStats(name=name, direction=direction, n_epochs=len(values))
     out.values = [float(v) for v in values]
@@ -146,7 +152,7 @@ def describe_series(name, values, epochs):
     out.smoothed_best = float(smooth[best_smooth])
     out.smoothed_best_epoch = int(epochs[best_smooth])
     out.noise = stats.noise_level(values)
-    if is_bounded_metric(name, values):
+    if is_bounded_metric(name, values, direction):
         out.relative_noise = out.noise
     else:
         rel = stats.relative_noise_level(values)
@@ -160,7 +166,7 @@ def describe_series(name, values, epochs):
     out.trend_slope, out.trend_tau, out.trend_p = stats.trend(values, start)
     if (direction == "min" and len(fin) and fin.min() > 0
             and np.isfinite(out.relative_noise)
-            and not is_bounded_metric(name, values)):
+            and not is_bounded_metric(name, values, direction)):
         # Losses fluctuate in proportion to their level: score on log scale.
         with np.errstate(divide="ignore", invalid="ignore"):
             scores = stats.spike_scores(np.log(values), out.relative_noise)
@@ -168,17 +174,19 @@ def describe_series(name, values, epochs):
         scores = stats.spike_scores(values, out.noise, direction)
     if np.isfinite(scores).any():
         out.max_spike_score = float(np.nanmax(scores))
-    out.spikes = [int(epochs[i]) for i in spike_indices(values, scores, name)]
+    out.spikes = [int(epochs[i]) for i in spike_indices(values, scores, name,
+                                                         direction)]
     return out
 
 
-def spike_indices(values, scores, name):
+def spike_indices(values, scores, name, direction=None):
     """Indices of points that are spikes: far beyond the noise and a
     visible jump (see `SPIKE_MIN_*`)."""
     values = np.asarray(values, dtype=np.float64)
-    bounded = is_bounded_metric(name, values)
+    direction = direction or direction_of(name)
+    bounded = is_bounded_metric(name, values, direction)
     out = []
-    minimize = direction_of(name) == "min"
+    minimize = direction == "min"
     for i in np.flatnonzero(np.nan_to_num(scores, nan=0.0) >= SPIKE_MIN_SCORE):
         pair = (values[i - 1], values[i + 1])
         reference = float(max(pair) if minimize else min(pair))

@@ -35,10 +35,6 @@ MIN_POINTS_TREND = 5
 # of the run, as the late phase of a typical learning curve.
 TAIL_FRACTION = 1.0 / 3.0
 
-# Sign changes of first differences of white noise: P(d_i d_{i+1} < 0)
-# = 2/3 for i.i.d. continuous data.
-WHITE_NOISE_FLIP_RATE = 2.0 / 3.0
-
 
 def finite(values):
     """Returns the finite values of `values` as a float64 array."""

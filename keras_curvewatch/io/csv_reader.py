@@ -25,6 +25,9 @@ EPOCH_COLUMN_NAMES = frozenset({"epoch", "epochs"})
 INDEX_COLUMN_NAMES = frozenset({"", "unnamed: 0"})
 # \n, \r\n, \r\r\n (a \r\n file re-saved in text mode on Windows) and bare \r.
 _LINE_BREAK = re.compile(r"\r*\n|\r+")
+# Largest epoch label taken as one: no run has a billion epochs, and larger
+# labels (1e20, 1e300) overflow int64 or lose integer precision in float64.
+MAX_EPOCH = 10**9
 # A plausible column name, to accept whitespace-separated headers.
 _NAME = re.compile(r"^[A-Za-z_][\w.\-/]*$")
 # 0,5 with a `;` separator: a decimal comma written by a European locale.
@@ -86,7 +89,7 @@ def _is_number(cell):
         return False
 
 
-def _sniff_separator(header_line, source):
+def sniff_separator(header_line, source):
     counts = {sep: header_line.count(sep) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])
     if counts[best]:
@@ -101,7 +104,8 @@ def _sniff_separator(header_line, source):
     )
 
 
-def _split(line, separator):
+def split_row(line, separator):
+    """The cells of one line; `separator=None` splits on spaces."""
     if separator is None:
         return line.split()
     return next(csv.reader([line], delimiter=separator, skipinitialspace=True))
@@ -164,14 +168,14 @@ def read_csvlogger(text, source):
     lines = split_lines(text.lstrip("\ufeff"))
     if not lines:
         raise InputError(f"{source} is empty; expected a CSVLogger file.")
-    separator = _sniff_separator(lines[0][1], source)
+    separator = sniff_separator(lines[0][1], source)
     notes = []
     header_line, names = lines[0][0], _check_header(
-        _split(lines[0][1], separator), lines[0][0], source
+        split_row(lines[0][1], separator), lines[0][0], source
     )
     rows = []
     for number, line in lines[1:]:
-        cells = _split(line, separator)
+        cells = split_row(line, separator)
         if _is_repeated_header(cells, names):
             # A second header: another CSVLogger file was appended to this one.
             notes.append(
@@ -211,16 +215,13 @@ def read_csvlogger(text, source):
         epoch_index = 0  # the index column of pandas' DataFrame.to_csv
     columns, epochs = {}, None
     for j, name in enumerate(names):
-        cells = []
-        for number, row in rows:
-            try:
-                cells.append(parse_cell(row[j], separator or ","))
-            except BadCell as exc:
-                raise FormatError(
-                    f"{source}, line {number}, column {name or j + 1!r}: found "
-                    f"{str(exc)[:40]!r}; expected a number (or nan, inf, NA, "
-                    "or an empty cell)."
-                ) from None
+        cells = _column_cells(rows, j, name, separator, source,
+                              text_ok=j != epoch_index)
+        if cells is None:
+            notes.append(
+                f"Skipped the column {name!r}: it holds text such as "
+                f"{rows[0][1][j].strip()[:30]!r}, not numbers.")
+            continue
         if j == epoch_index:
             epochs = _epoch_labels(cells, rows, name, source)
         elif not name:
@@ -240,6 +241,30 @@ def read_csvlogger(text, source):
     }
 
 
+def _column_cells(rows, j, name, separator, source, text_ok):
+    """The parsed cells of column `j`; None for a column of text only (a
+    logged optimizer name, a run tag) when `text_ok`."""
+    cells, bad = [], []
+    for number, row in rows:
+        try:
+            cells.append(parse_cell(row[j], separator or ","))
+        except BadCell as exc:
+            bad.append((number, str(exc)))
+            cells.append(None)
+    if not bad:
+        return cells
+    filled = sum(1 for _, row in rows if row[j].strip().lower()
+                 not in MISSING_CELLS)
+    if text_ok and len(bad) == filled:
+        return None
+    number, text = bad[0]
+    raise FormatError(
+        f"{source}, line {number}, column {name or j + 1!r}: found "
+        f"{text[:40]!r}; expected a number (or nan, inf, NA, or an empty "
+        "cell)."
+    )
+
+
 def _epoch_labels(cells, rows, name, source):
     labels = []
     for cell, (number, _) in zip(cells, rows):
@@ -247,11 +272,12 @@ def _epoch_labels(cells, rows, name, source):
             not isinstance(cell, float)
             or not np.isfinite(cell)
             or cell != int(cell)
+            or abs(cell) > MAX_EPOCH
         ):
             raise FormatError(
                 f"{source}, line {number}, column {name!r}: found "
                 f"{'an empty cell' if cell is None else repr(cell)}; "
-                "expected a whole epoch number."
+                f"expected a whole epoch number of at most {MAX_EPOCH:,}."
             )
         labels.append(int(cell))
     return labels

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_curvewatch.engine.curves import Curves
 from keras_curvewatch.errors import InputError
+from keras_curvewatch.io.tables import restarts
 from keras_curvewatch.io.tfevents import is_event_file  # noqa: F401 (re-exported)
 from keras_curvewatch.io.tfevents import read_event_scalars
 
@@ -91,9 +92,7 @@ def _pick_run(path, notes):
 
 def _last_run(points):
     """Keeps the points after the last step reset; returns (points, n_runs)."""
-    resets = [
-        i for i in range(1, len(points)) if points[i][0] <= points[i - 1][0]
-    ]
+    resets = restarts([step for step, _ in points])
     start = resets[-1] if resets else 0
     return points[start:], len(resets) + 1
 

@@ -1,44 +1,41 @@
-"""`CurveWatch`: the live Keras callback, a thin adapter over `analyze()`.
+"""`CurveWatch`: the live Keras callback, a thin adapter over the engine.
 
 The per-batch statistics are gathered on the device by
-`keras_curvewatch.live.loss_tap` and read back once per epoch; the diagnosis is
-`keras_curvewatch.analyze()`, the same engine as the offline path.
+`keras_curvewatch.live.loss_tap` and read back once per epoch; the diagnosis,
+the merging of the lint and learning-rate findings and the bookkeeping of
+warnings are `keras_curvewatch.engine.session.DiagnosisSession`, the same
+engine as `analyze()`.
 """
 
 import logging
-import math
 import os
 import sys
 import warnings
 
 import keras
 
-from keras_curvewatch.live import state as callback_state
+from keras_curvewatch.engine import codes
+from keras_curvewatch.engine import arguments
+from keras_curvewatch.engine.findings import sort_findings
+from keras_curvewatch.engine.rules.split import blame_split
+from keras_curvewatch.engine.floats import to_float
+from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
+from keras_curvewatch.engine.session import DiagnosisSession
+from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.live import label_counts
 from keras_curvewatch.live import loss_tap
-from keras_curvewatch.live.stopping import Stopper
-from keras_curvewatch.engine.rules.split import blame_split
-from keras_curvewatch.engine.analysis import analyze
-from keras_curvewatch.engine.curves import Curves
-from keras_curvewatch.engine.curves import rename_aliases
+from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live.distributed import is_chief
-from keras_curvewatch.errors import ConfigError
-from keras_curvewatch.engine.findings import LINT_CODES
-from keras_curvewatch.engine.findings import sort_findings
-from keras_curvewatch.engine.floats import decode_float
-from keras_curvewatch.engine.floats import encode_float
-from keras_curvewatch.engine.floats import to_float
+from keras_curvewatch.live.monitor import MonitorCheck
+from keras_curvewatch.live.stopping import Stopper
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
+from keras_curvewatch.live.warning_types import debug_requested
 from keras_curvewatch.live.warning_types import Notifier
 
-# Per-batch losses kept on the host for the per-batch diagnoses: about
-# 400 KiB of floats; the oldest whole epochs are dropped beyond it.
-MAX_BATCH_LOSSES = 50000
-
-# Findings about the run as a whole: "still falling at the end" is true of
-# every run part-way through, so these are raised at train end, not live.
-END_OF_RUN_CODES = ("not_converged",)
+# Findings about the run as a whole, raised at train end, not live; from
+# the registry of codes.
+END_OF_RUN_CODES = tuple(c.name for c in codes.all_codes() if c.end_of_run)
 
 _PER_BATCH_OFF = (
     "Per-batch statistics are off ({why}); the diagnosis uses the epoch "
@@ -55,7 +52,8 @@ class CurveWatch(keras.callbacks.Callback):
     step (whatever `steps_per_execution` is) and read back once per epoch.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
-    `loss_batch_min`, `loss_batch_max`) are added to the epoch logs, so
+    `loss_batch_min`, `loss_batch_max`) are in `report` and `history`;
+    with `log_batch_stats=True` they are also added to the epoch logs, so
     History, CSVLogger and TensorBoard record them. It never breaks
     training: an internal error becomes one `CurvewatchDisabledWarning` and
     the callback switches itself off.
@@ -65,8 +63,10 @@ class CurveWatch(keras.callbacks.Callback):
     installed at the first `fit` and reused by later ones. A custom
     `train_step` that never calls `compute_loss` gets no per-batch
     statistics; the report then says so and uses the epoch logs alone.
-    Place CurveWatch before `CSVLogger` and `TensorBoard` in `callbacks`
-    so that they record its statistics.
+    With `log_batch_stats=True`, place CurveWatch before `CSVLogger` and
+    `TensorBoard` in `callbacks` so that they record its statistics. With
+    `fit(validation_freq=k)`, the epochs without validation are gaps in the
+    validation curves, not NaN.
 
     Args:
         batch_size: int or None. Training batch size. Defaults to `None`:
@@ -87,6 +87,10 @@ class CurveWatch(keras.callbacks.Callback):
             Defaults to `None`.
         display: bool. Show the report live in a notebook. Defaults to
             `True`.
+        log_batch_stats: bool. Add the per-batch statistics to the epoch
+            logs (and so to the progress bar, History, CSVLogger and
+            TensorBoard). Defaults to `False`: they stay out of the
+            progress bar and are kept in `report`.
         lr_control: bool or `keras_curvewatch.LRControl`. Lower the
             learning rate when the curves say it is too high (noise-aware
             plateau, oscillation, spikes), roll back to the best weights on
@@ -103,6 +107,10 @@ class CurveWatch(keras.callbacks.Callback):
         restore_best: bool. When `stop_on` stops the run, restore the
             weights of the recommended epoch (`report.best_epoch`), kept
             on the host as the run goes. Defaults to `False`.
+        signal_check: `(x, y)` or None. At train end, run
+            `keras_curvewatch.signal_check` on these arrays with the final
+            validation error (`weak_signal`, `model_below_knn`); once, never
+            per batch. Defaults to `None`.
 
     Raises:
         ConfigError: if an argument is invalid.
@@ -129,38 +137,37 @@ class CurveWatch(keras.callbacks.Callback):
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
-                 display=True, lr_control=False, stop_on=(),
-                 restore_best=False):
+                 display=True, lr_control=False, signal_check=None,
+                 log_batch_stats=False, stop_on=(), restore_best=False):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
 
         control = as_control(lr_control)
         self._lr = LRController(control) if control is not None else None
-        for name, value in (("batch_size", batch_size), ("n_train", n_train),
-                            ("n_val", n_val)):
-            if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int)
-                    or value < 1):
-                raise ConfigError(
-                    f"CurveWatch {name} must be a positive int or None. "
-                    f"Received {name}={value!r}."
-                )
-        if backup_dir is not None and not isinstance(backup_dir,
-                                                     (str, os.PathLike)):
-            backup_dir = getattr(backup_dir, "backup_dir", None)
-            if backup_dir is None:
-                raise ConfigError(
-                    "CurveWatch backup_dir must be a path or a "
-                    "keras.callbacks.BackupAndRestore. Received "
-                    f"backup_dir={backup_dir!r}."
-                )
+        batch_size, n_train, n_val = (
+            arguments.count(value, name, "CurveWatch") for name, value in (
+                ("batch_size", batch_size), ("n_train", n_train),
+                ("n_val", n_val)))
+        backup_dir = _backup_path(backup_dir)
         self.batch_size = batch_size
         self.n_train = n_train
         self.n_val = n_val
-        self.per_batch = bool(per_batch)
+        self.log_batch_stats = arguments.flag(
+            log_batch_stats, "log_batch_stats", "CurveWatch")
+        self.per_batch = arguments.flag(per_batch, "per_batch", "CurveWatch")
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
-        self.display = bool(display)
+        self.display = arguments.flag(display, "display", "CurveWatch")
+        self._session = DiagnosisSession(batch_size, n_train, n_val)
+        self._monitor = (MonitorCheck(control.monitor)
+                         if control is not None else None)
+        if signal_check is not None and (
+                not isinstance(signal_check, (tuple, list))
+                or len(signal_check) != 2):
+            raise ConfigError(
+                "CurveWatch signal_check must be an (x, y) pair or None. "
+                f"Received {type(signal_check).__name__}.")
+        self.signal_check = signal_check
         self._notifier = Notifier(warn)
         self._accumulator = None
         self._live = None
@@ -169,20 +176,26 @@ class CurveWatch(keras.callbacks.Callback):
 
     def _reset(self):
         self._pending_lr_state = None
-        self._lint_findings = []
         self.report = None
-        self.history = {}
         self.disabled = False
         self.error = None
         self.resumed_at = None
         self._chief = True
-        self._epochs = []
-        self._epoch_batch_losses = []
-        self._measured = {}
-        self._notes = []
+        if self._monitor is not None:
+            self._monitor.reset()
+        self._session.reset()
         self._notifier.reset()
         self._stopper.reset()
         self._labels_read, self._label_counts, self._split = False, None, []
+
+    @property
+    def history(self):
+        """dict of str to list of float. The epoch logs seen so far."""
+        return self._session.history
+
+    @property
+    def _epochs(self):
+        return self._session.epochs
 
     # Keras hooks: only epoch and train hooks, so batch callbacks stay async.
 
@@ -197,7 +210,7 @@ class CurveWatch(keras.callbacks.Callback):
                 self._accumulator = loss_tap.install(
                     self.model, steps=(self.params or {}).get("steps"))
             else:
-                self._notes.append(
+                self._session.add_note(
                     _PER_BATCH_OFF.format(why="per_batch=False"))
             self._live = None
             if self.display and self._chief:
@@ -229,19 +242,32 @@ class CurveWatch(keras.callbacks.Callback):
                 for key, value in self._lr.epoch_logs(self.model).items():
                     logs.setdefault(key, value)
             self._epoch_end(epoch, logs if logs is not None else {})
+            if self._monitor is not None:
+                self._monitor.epoch_end(logs or {})
         except Exception as error:
             self._disable(error)
 
     def on_train_end(self, logs=None):
         if not self.disabled and self.report is not None and self._chief:
             try:
+                if self.signal_check is not None:  # issue 16, once per fit
+                    from keras_curvewatch.preflight.signal_live import (
+                        add_signal_check)
+
+                    check = add_signal_check(
+                        self.report, self.model, self.history,
+                        *self.signal_check,
+                        n_val=self._session.measured.get("n_val"))
+                    self._session.merge(self.report, extra=check.findings)
                 # The end-of-run findings held back during training.
-                self._notifier.notify(self.report.findings,
-                                      shown_live=self._live is not None)
+                raised = self._notifier.notify(
+                    self.report.findings, shown_live=self._live is not None)
+                self._session.record_warned(raised)
             except Exception as error:
                 self._disable(error)
         if self._lr is not None and not self.disabled:
             try:
+                self._monitor.train_end(self.history)
                 self._lr.on_train_end(self.model)
             except Exception as error:
                 self._disable(error)
@@ -256,40 +282,45 @@ class CurveWatch(keras.callbacks.Callback):
     def _epoch_end(self, epoch, logs):
         entry = {k: to_float(v) for k, v in logs.items()}
         batch_stats = self._read_batch_stats()
+        batch_losses = None
         if batch_stats is not None:
+            batch_losses = batch_stats.losses
             for key, value in batch_stats.to_logs().items():
                 if key not in logs:  # Never overwrite what Keras wrote.
-                    logs[key] = value
                     entry[key] = value
+                    if self.log_batch_stats:  # Else kept off the progbar.
+                        logs[key] = value
         if not self._labels_read and self._accumulator is not None:
             self._labels_read = True
             self._label_counts, self._split = label_counts.read_first_epoch(
                 self._accumulator)
-        self._append(epoch, entry)
-        self.report = self._amend_report(epoch, logs, self._diagnose())
+        self._session.add_epoch(epoch, entry, batch_losses,
+                                self._measured(batch_stats))
+        self.report = self._control(epoch, logs, self._diagnose())
         self._stopper.on_epoch_end(self.model, epoch, self.report,
                                    self.history, self._label_counts)
         if self._chief:
-            self._notifier.notify(
-                [f for f in self.report.findings
-                 if f.code not in END_OF_RUN_CODES],
+            raised = self._notifier.notify(
+                self._session.live_findings(self.report),
                 shown_live=self._live is not None)
+            self._session.record_warned(raised)
             if self._live is not None:
                 self._live.update(self.report)
             if self.backup_dir is not None:
                 self._save()
 
-    def _amend_report(self, epoch, logs, report):
-        """Applies the learning-rate control, if any, and adds its actions
-        and finding to the report before the findings are raised."""
+    def _control(self, epoch, logs, report):
+        """Applies the learning-rate control, if any, and merges its
+        actions and findings into the report before they are raised."""
         if self._lr is None:
             return report
         result = self._lr.on_epoch_end(self.model, epoch, logs, report)
         report.actions = list(self._lr.actions)
-        if result["finding"] is not None:
-            report.findings = sort_findings(
-                report.findings + [result["finding"]])
-        if result["message"] and self._chief:
+        findings = getattr(self._lr, "findings", None)
+        if findings is None:  # a controller that returns its finding
+            findings = [result["finding"]] if result.get("finding") else []
+        report = self._session.merge(report, findings)
+        if result.get("message") and self._chief:
             logging.getLogger(LOGGER_NAME).info(result["message"])
         return report
 
@@ -299,9 +330,7 @@ class CurveWatch(keras.callbacks.Callback):
         from keras_curvewatch.preflight.lint import lint_report
 
         report = lint_report(self.model, source="CurveWatch")
-        self._lint_findings = [f for f in report.findings
-                               if f.code in LINT_CODES]
-        self._notes.extend(n for n in report.notes if n not in self._notes)
+        self._session.set_lint(report.findings, report.notes)
 
     def _read_batch_stats(self):
         if self._accumulator is None:
@@ -311,59 +340,34 @@ class CurveWatch(keras.callbacks.Callback):
         batch_stats = self._accumulator.read()
         if batch_stats.n_batches == 0:
             # A custom train_step that never calls compute_loss.
-            self._notes.append(_PER_BATCH_OFF.format(
+            self._session.add_note(_PER_BATCH_OFF.format(
                 why="the train step never called model.compute_loss"))
             self._accumulator = None
             return None
-        self._measured = {
+        return batch_stats
+
+    def _measured(self, batch_stats):
+        """What the device measured this epoch, for the session."""
+        if batch_stats is None:
+            return None
+        before = self._session.measured
+        return {
             "batch_size": batch_stats.batch_size,
             "n_train": batch_stats.samples,
             "steps_per_epoch": batch_stats.n_batches,
-            "n_val": batch_stats.val_samples or self._measured.get("n_val"),
+            "n_val": batch_stats.val_samples or before.get("n_val"),
             "complete": bool(batch_stats.complete
-                             and self._measured.get("complete", True)),
+                             and before.get("complete", True)),
         }
-        self._epoch_batch_losses.append(
-            [float(v) for v in batch_stats.losses])
-        while (len(self._epoch_batch_losses) > 1 and sum(
-                map(len, self._epoch_batch_losses)) > MAX_BATCH_LOSSES):
-            self._epoch_batch_losses.pop(0)
-        return batch_stats
-
-    def _append(self, epoch, entry):
-        n = len(self._epochs)
-        for key in entry:
-            if key not in self.history:
-                self.history[key] = [math.nan] * n
-        for key, values in self.history.items():
-            values.append(entry.get(key, math.nan))
-        self._epochs.append(int(epoch))
 
     def _diagnose(self):
-        measured = self._measured
-        batch_losses = None
-        if self._epoch_batch_losses and measured.get("complete"):
-            batch_losses = [v for e in self._epoch_batch_losses for v in e]
-        steps = (self.params or {}).get("steps") or measured.get(
-            "steps_per_epoch")
-        curves = Curves(values=rename_aliases(self.history),
-                        epochs=list(self._epochs),
-                        source="CurveWatch")
-        report = analyze(
-            curves,
-            batch_size=self.batch_size or measured.get("batch_size"),
-            n_train=self.n_train or measured.get("n_train"),
-            n_val=self.n_val or measured.get("n_val"),
-            model=self.model,
-            batch_losses=batch_losses,
-            steps_per_epoch=steps,
-            class_counts=(self._label_counts or {}).get("train"),
-        )
-        for note in self._notes:
-            if note not in report.notes:
-                report.notes.append(note)
-        report.findings = sort_findings(blame_split(
-            report.findings + self._lint_findings, self._split))
+        report = self._session.report(
+            model=self.model, steps_per_epoch=(self.params or {}).get("steps"),
+            extra=self._split,
+            class_counts=(self._label_counts or {}).get("train"))
+        # The split mismatch is the first cause of every curve finding.
+        report.findings = sort_findings(blame_split(report.findings,
+                                                    self._split))
         return report
 
     def _disable(self, error):
@@ -374,7 +378,10 @@ class CurveWatch(keras.callbacks.Callback):
             f"training goes on. {type(error).__name__}: {error}"
         )
         try:
-            logging.getLogger(LOGGER_NAME).error(message, exc_info=error)
+            # One line; the traceback only when asked for (see
+            # warning_types.debug_requested).
+            logging.getLogger(LOGGER_NAME).error(
+                message, exc_info=error if debug_requested() else None)
             warnings.warn(message, CurvewatchDisabledWarning, stacklevel=2)
         except Exception:  # e.g. warnings turned into errors: stay silent.
             pass
@@ -383,33 +390,19 @@ class CurveWatch(keras.callbacks.Callback):
 
     def get_state(self):
         """Returns the callback's state as a JSON-ready dict."""
-        return {
+        state = self._session.get_state()
+        state.update({
             "version": callback_state.STATE_VERSION,
-            "epochs": list(self._epochs),
-            "history": {k: [encode_float(v) for v in vs]
-                        for k, vs in self.history.items()},
-            "epoch_batch_losses": [[encode_float(v) for v in e]
-                                   for e in self._epoch_batch_losses],
-            "measured": dict(self._measured),
             "notifier": self._notifier.get_state(),
             "lr_control": (self._lr.get_state() if self._lr is not None
                            else None),
-        }
+        })
+        return state
 
     def set_state(self, state, n_epochs=None):
         """Restores `get_state()` output, keeping its first `n_epochs`."""
         callback_state.check_version(state)
-        keep = len(state["epochs"]) if n_epochs is None else int(n_epochs)
-        self._epochs = [int(e) for e in state["epochs"][:keep]]
-        self.history = {k: [decode_float(v) for v in vs[:keep]]
-                        for k, vs in state["history"].items()}
-        losses = state["epoch_batch_losses"]
-        drop = len(state["epochs"]) - keep
-        if drop > 0:
-            losses = losses[:max(len(losses) - drop, 0)]
-        self._epoch_batch_losses = [[decode_float(v) for v in e]
-                                    for e in losses]
-        self._measured = dict(state.get("measured", {}))
+        self._session.set_state(state, n_epochs)
         self._notifier.set_state(state.get("notifier", {}))
         # Applied after the controller's own reset in on_train_begin.
         self._pending_lr_state = state.get("lr_control")
@@ -426,11 +419,25 @@ class CurveWatch(keras.callbacks.Callback):
         self.set_state(state, n_epochs=len(kept))
         self.resumed_at = resume_epoch
         if len(kept) < resume_epoch:
-            self._notes.append(
+            self._session.add_note(
                 f"Resumed at epoch {resume_epoch} but CurveWatch's saved "
                 f"state covers {len(kept)} epochs; the missing ones are not "
                 "in the report."
             )
+
+
+def _backup_path(backup_dir):
+    """`backup_dir=` as a str: a path, or a `BackupAndRestore`'s."""
+    if backup_dir is None or isinstance(backup_dir, (str, os.PathLike)):
+        return backup_dir
+    path = getattr(backup_dir, "backup_dir", None)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(
+            "CurveWatch received backup_dir="
+            f"{arguments.short(backup_dir)} ({type(backup_dir).__name__}); "
+            "expected a path (str or os.PathLike), a "
+            "keras.callbacks.BackupAndRestore or None.")
+    return path
 
 
 def _create_live_display():

@@ -11,12 +11,19 @@ This module imports neither keras nor tensorflow.
 """
 
 import logging
+import os
+import sys
+import traceback
 import warnings
 
-from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.engine import codes
 from keras_curvewatch.engine.findings import SEVERITY_RANK
+from keras_curvewatch.engine.format import finding_text
+from keras_curvewatch.errors import ConfigError
 
 LOGGER_NAME = "keras_curvewatch"
+# Set to 1 to print the full traceback when CurveWatch switches itself off.
+DEBUG_ENV = "KERAS_CURVEWATCH_DEBUG"
 
 # Evidence numbers shown in a warning; the report holds them all.
 MAX_EVIDENCE_IN_WARNING = 6
@@ -26,100 +33,57 @@ MAX_CAUSES_IN_WARNING = 3
 WARN_MODES = ("warnings", "logging")
 
 
+def debug_requested():
+    """True when tracebacks are asked for: `KERAS_CURVEWATCH_DEBUG=1`, or
+    the `"keras_curvewatch"` logger at DEBUG level."""
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        return True
+    return logging.getLogger(LOGGER_NAME).getEffectiveLevel() <= logging.DEBUG
+
+
+class _OneLineHandler(logging.Handler):
+    """Stands in for `logging.lastResort` when the application configured
+    no logging: warnings and errors print as their message alone, without
+    the traceback (unless `debug_requested()`). Silent as soon as any other
+    handler would receive the record."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record):
+        if _other_handler(logging.getLogger(record.name), self):
+            return
+        try:
+            text = record.getMessage()
+            if record.exc_info and debug_requested():
+                text += "\n" + "".join(
+                    traceback.format_exception(*record.exc_info)).rstrip()
+            sys.stderr.write(text + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _other_handler(logger, own):
+    while logger is not None:
+        if any(h is not own for h in logger.handlers):
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+def _install_handler():
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(type(h).__name__ == "_OneLineHandler" for h in logger.handlers):
+        logger.addHandler(_OneLineHandler())
+
+
+_install_handler()
+
+
 class CurveWarning(UserWarning):
     """Base category of every warning raised for a curvewatch finding."""
-
-
-class NanLossWarning(CurveWarning):
-    """The loss became NaN or infinite (`nan_loss`)."""
-
-
-class DivergingWarning(CurveWarning):
-    """The training loss grows (`diverging`)."""
-
-
-class NotLearningWarning(CurveWarning):
-    """The training loss does not go down (`not_learning`)."""
-
-
-class OverfittingWarning(CurveWarning):
-    """Validation loss rises while training loss falls (`overfitting`)."""
-
-
-class NotConvergedWarning(CurveWarning):
-    """The curves were still improving at the end (`not_converged`)."""
-
-
-class PlateauThenDropWarning(CurveWarning):
-    """A long plateau followed by a drop (`plateau_then_drop`)."""
-
-
-class TrainOscillationWarning(CurveWarning):
-    """The training loss oscillates (`train_oscillation`)."""
-
-
-class ValFluctuationWarning(CurveWarning):
-    """The validation curve fluctuates (`val_fluctuation`)."""
-
-
-class LossSpikeWarning(CurveWarning):
-    """Isolated spikes in a loss curve (`loss_spike`)."""
-
-
-class MetricLossMismatchWarning(CurveWarning):
-    """Metric and loss disagree (`metric_loss_mismatch`)."""
-
-
-class NoisyBestEpochWarning(CurveWarning):
-    """The best raw epoch is a lucky fluctuation (`noisy_best_epoch`)."""
-
-
-class SmallBatchWarning(CurveWarning):
-    """The batch size is small enough to make the loss noisy
-    (`small_batch`)."""
-
-
-class OverparameterizedWarning(CurveWarning):
-    """Far more parameters than training samples (`overparameterized`)."""
-
-
-class SmallValidationSetWarning(CurveWarning):
-    """Too few validation samples for a stable `val_loss`
-    (`small_validation_set`)."""
-
-
-class UnshuffledDataWarning(CurveWarning):
-    """The batch loss repeats every epoch (`unshuffled_data`)."""
-
-
-class ReluBeforeSoftmaxWarning(CurveWarning):
-    """A ReLU feeds the softmax output (`relu_before_softmax`)."""
-
-
-class LogitsMismatchWarning(CurveWarning):
-    """`from_logits` does not match the output activation
-    (`logits_mismatch`)."""
-
-
-class ClassImbalanceWarning(CurveWarning):
-    """Strongly imbalanced classes (`class_imbalance`)."""
-
-
-class UnscaledInputsWarning(CurveWarning):
-    """Inputs far from unit scale (`unscaled_inputs`)."""
-
-
-class DropoutTooHighWarning(CurveWarning):
-    """Dropout rates that starve learning (`dropout_too_high`)."""
-
-
-class SplitMismatchWarning(CurveWarning):
-    """Training and validation batches hold different classes
-    (`split_mismatch`)."""
-
-
-class UnderfittingWarning(CurveWarning):
-    """Training accuracy levels off far from 1.0 (`underfitting`)."""
 
 
 class CurvewatchDisabledWarning(RuntimeWarning):
@@ -127,30 +91,33 @@ class CurvewatchDisabledWarning(RuntimeWarning):
     goes on."""
 
 
-WARNING_CLASSES = {
-    "nan_loss": NanLossWarning,
-    "diverging": DivergingWarning,
-    "not_learning": NotLearningWarning,
-    "overfitting": OverfittingWarning,
-    "not_converged": NotConvergedWarning,
-    "plateau_then_drop": PlateauThenDropWarning,
-    "train_oscillation": TrainOscillationWarning,
-    "val_fluctuation": ValFluctuationWarning,
-    "loss_spike": LossSpikeWarning,
-    "metric_loss_mismatch": MetricLossMismatchWarning,
-    "noisy_best_epoch": NoisyBestEpochWarning,
-    "small_batch": SmallBatchWarning,
-    "overparameterized": OverparameterizedWarning,
-    "small_validation_set": SmallValidationSetWarning,
-    "unshuffled_data": UnshuffledDataWarning,
-    "relu_before_softmax": ReluBeforeSoftmaxWarning,
-    "logits_mismatch": LogitsMismatchWarning,
-    "class_imbalance": ClassImbalanceWarning,
-    "unscaled_inputs": UnscaledInputsWarning,
-    "dropout_too_high": DropoutTooHighWarning,
-    "split_mismatch": SplitMismatchWarning,
-    "underfitting": UnderfittingWarning,
-}
+# One `CurveWarning` subclass per registered finding code, named after it
+# (`small_batch` -> `SmallBatchWarning`) and made from the registry, so a
+# new code needs no class written by hand.
+WARNING_CLASSES = {}
+
+
+def _make_class(code):
+    cls = type(code.warning, (CurveWarning,), {
+        "__doc__": f"{code.meaning[:1].upper()}{code.meaning[1:]} "
+                   f"(`{code.name}`).",
+        "__module__": __name__,
+    })
+    WARNING_CLASSES[code.name] = cls
+    globals()[code.warning] = cls
+    return cls
+
+
+for _code in codes.all_codes():
+    _make_class(_code)
+del _code
+
+
+def warning_names():
+    """list of str. The public names of the warning classes: the base
+    classes, then one per registered code."""
+    return ["CurveWarning", "CurvewatchDisabledWarning"] + [
+        code.warning for code in codes.all_codes()]
 
 
 def warning_class(code):
@@ -163,44 +130,17 @@ def warning_class(code):
         A subclass of `CurveWarning`; `CurveWarning` itself for a code
         without its own class.
     """
-    return WARNING_CLASSES.get(code, CurveWarning)
-
-
-def _number(value):
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    return f"{value:.4g}"
+    cls = WARNING_CLASSES.get(code)
+    if cls is None and code in codes.names():
+        cls = _make_class(codes.get(code))  # registered after import
+    return cls or CurveWarning
 
 
 def format_finding(finding):
-    """Formats a finding as a warning message.
-
-    Args:
-        finding: `Finding`.
-
-    Returns:
-        str. The message, the evidence, the top causes and the suggestion.
-    """
-    where = [part for part in (
-        finding.series,
-        None if finding.epoch is None else f"epoch {finding.epoch}",
-    ) if part]
-    head = f"[{finding.severity}] {finding.code}"
-    if where:
-        head += f" ({', '.join(where)})"
-    lines = [f"{head}: {finding.message}"]
-    if finding.evidence:
-        items = list(finding.evidence.items())[:MAX_EVIDENCE_IN_WARNING]
-        lines.append(
-            "  evidence: " + ", ".join(f"{k}={_number(v)}" for k, v in items)
-        )
-    for rank, (cause, sentence) in enumerate(
-            finding.causes[:MAX_CAUSES_IN_WARNING], 1):
-        lines.append(f"  cause {rank}: {cause}: {sentence}")
-    if finding.suggestion:
-        lines.append(f"  try: {finding.suggestion}")
-    return "\n".join(lines)
+    """Formats a finding as a warning message (see
+    `keras_curvewatch.engine.format.finding_text`)."""
+    return finding_text(finding, MAX_EVIDENCE_IN_WARNING,
+                        MAX_CAUSES_IN_WARNING)
 
 
 class Notifier:

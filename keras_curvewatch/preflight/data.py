@@ -10,8 +10,8 @@ import numpy as np
 from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import WARNING
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
 
 # Statistics are taken on at most this many samples (strided): enough for
 # class shares and feature moments to 1-2 %, and fast on large arrays.

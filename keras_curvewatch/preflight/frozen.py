@@ -1,6 +1,6 @@
 """A frozen base with a trainable head, as fine-tuning leaves a model.
 
-Read by `describe_model`; the fine-tuning advice
+Read by `engine.diagnosis.build_context`; the fine-tuning advice
 (`keras_curvewatch.engine.rules.finetune`) names the layers found here.
 """
 

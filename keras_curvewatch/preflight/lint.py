@@ -11,11 +11,17 @@ sample and the validation-set size come from
 import os
 import warnings
 
+import numpy as np
+
+from keras_curvewatch.engine import arguments
 from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.errors import ConfigError
 from keras_curvewatch.preflight.data import class_imbalance
 from keras_curvewatch.preflight.data import class_labels
 from keras_curvewatch.preflight.data import unscaled_inputs
 from keras_curvewatch.preflight.data import unshuffled_data
+from keras_curvewatch.preflight.data_sanity import nonfinite_inputs
+from keras_curvewatch.preflight.data_sanity import single_class
 from keras_curvewatch.preflight.model import model_findings
 from keras_curvewatch.preflight.model_info import CROSSENTROPY_KINDS
 from keras_curvewatch.preflight.model_info import describe_model
@@ -30,13 +36,13 @@ _INPUT_PREPROCESSING = (
 
 
 def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
-         shuffle=True):
+         shuffle=True, signal=False):
     """Checks a model and its training data for mistakes that show in the
     curves, before training.
 
     Checks `relu_before_softmax`, `logits_mismatch` and `dropout_too_high`
-    on the model; `class_imbalance`, `unscaled_inputs` and
-    `unshuffled_data` on `x` and `y`; `small_batch`, `overparameterized`
+    on the model; `nonfinite_inputs`, `single_class`, `class_imbalance`,
+    `unscaled_inputs` and `unshuffled_data` on `x` and `y`; `small_batch`, `overparameterized`
     and `small_validation_set` on the run context.
 
     Limits: Sequential and Functional models, nested at any depth, are read
@@ -56,12 +62,18 @@ def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
         batch_size: int or None. The `batch_size` for `fit`.
         validation_split: float or None. The `validation_split` for `fit`.
         shuffle: bool. The `shuffle` for `fit`. Defaults to `True`.
+        signal: bool. Also run `keras_curvewatch.signal_check(x, y)`: does
+            a nearest-neighbours classifier beat chance on `x` (the model
+            is not trained yet, so only `weak_signal`)? Defaults to
+            `False`.
 
     Returns:
         list of `Finding`, most severe first.
 
     Raises:
-        ConfigError: if `batch_size` or `validation_split` is invalid.
+        ConfigError: if an argument is invalid: `model` is not a model
+            (e.g. a History), `batch_size` or `validation_split` is out of
+            range, or `x` and `y` hold different numbers of samples.
 
     Example:
 
@@ -75,28 +87,40 @@ def lint(model, x=None, y=None, *, batch_size=None, validation_split=None,
     """
     return lint_report(
         model, x, y, batch_size=batch_size,
-        validation_split=validation_split, shuffle=shuffle,
+        validation_split=validation_split, shuffle=shuffle, signal=signal,
     ).findings
 
 
 def lint_report(model, x=None, y=None, *, batch_size=None,
-                validation_split=None, shuffle=True, source="lint"):
+                validation_split=None, shuffle=True, source="lint",
+                signal=False):
     """Like `lint`, but returns a `Report` whose `notes` say what could not
     be inspected and whose `context` holds the run context used.
 
     Args:
-        model, x, y, batch_size, validation_split, shuffle: as for `lint`.
+        model, x, y, batch_size, validation_split, shuffle, signal: as for
+            `lint`.
         source: str. The report's `source`. Defaults to `"lint"`.
 
     Returns:
         A `Report` with no curves.
 
     Raises:
-        ConfigError: if `batch_size` or `validation_split` is invalid.
+        ConfigError: as for `lint`.
     """
+    model = arguments.model(model, "lint")
+    batch_size = arguments.count(batch_size, "batch_size", "lint")
+    validation_split = arguments.fraction(validation_split,
+                                          "validation_split", "lint")
+    if not isinstance(shuffle, (bool, np.bool_)) and not (
+            isinstance(shuffle, str) and shuffle == "batch"):
+        raise ConfigError(
+            f"lint received shuffle={arguments.short(shuffle)}; expected "
+            "True or False, as for fit().")
     notes = []
     info = describe_model(model) if model is not None else None
     n_samples = _n_samples(x, notes)
+    _check_lengths(x, y)
     n_train = n_val = None
     if n_samples is not None:
         n_train = n_samples
@@ -126,6 +150,8 @@ def lint_report(model, x=None, y=None, *, batch_size=None,
     from keras_curvewatch.engine.rules.context import context_findings
 
     findings += context_findings(ctx)
+    if signal and x is not None and y is not None:  # issue 16
+        findings += _guarded(notes, "signal", lambda: _signal(x, y, notes))
     return Report(findings=findings, context=ctx.to_dict(), notes=notes,
                   source=source)
 
@@ -170,6 +196,14 @@ def lint_file(path):
     return lint_report(model, source=path)
 
 
+def _signal(x, y, notes):
+    from keras_curvewatch.preflight.signal import signal_check
+
+    check = signal_check(x, y)
+    notes.extend(check.notes)
+    return check.findings
+
+
 def _known_from(batch_size, validation_split, n_train, info):
     known = {}
     if batch_size is not None:
@@ -193,6 +227,20 @@ def _guarded(notes, what, function):
         return []
 
 
+def _check_lengths(x, y):
+    """x and y must hold as many samples as each other, as fit requires."""
+    arrays = _arrays(x) if x is not None else []
+    if y is not None and hasattr(y, "shape") and np.ndim(y):
+        arrays = arrays + [("y", y)]
+    sizes = {name: len(array) for name, array in arrays if np.ndim(array)}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{name} has {size}" for name, size in sizes.items())
+        raise ConfigError(
+            f"lint received arrays with different numbers of samples "
+            f"({shown}); expected the same first dimension in x and y, as "
+            "fit() requires.")
+
+
 def _n_samples(x, notes):
     if x is None:
         return None
@@ -208,8 +256,6 @@ def _n_samples(x, notes):
 
 def _arrays(x):
     """`(name, array)` pairs from an array, list or dict of arrays."""
-    import numpy as np
-
     if isinstance(x, dict):
         items = list(x.items())
     elif isinstance(x, (list, tuple)):
@@ -220,12 +266,28 @@ def _arrays(x):
     for name, value in items:
         if not hasattr(value, "shape") or not hasattr(value, "dtype"):
             return []
+        if not np.ndim(value):
+            raise ConfigError(
+                f"lint received {name}={arguments.short(value)}, a scalar; "
+                "expected an array with one row per sample, as for fit().")
         arrays.append((str(name), np.asarray(value)))
     return arrays
 
 
+def _to_arrays(y):
+    """`[("y", array)]` for an array-like `y`, else `[]`."""
+    if y is None or not hasattr(y, "shape") or not hasattr(y, "dtype"):
+        return []
+    if not np.ndim(y):
+        raise ConfigError(
+            f"lint received y={arguments.short(y)}, a scalar; expected an "
+            "array with one target per sample, as for fit().")
+    return [("y", np.asarray(y))]
+
+
 def _data_findings(model, info, x, y, shuffle, validation_split, notes):
-    findings = []
+    findings = nonfinite_inputs(
+        (_arrays(x) if x is not None else []) + _to_arrays(y))
     layer_kinds = set(info["layers"]) if info else set()
     if x is not None:
         preprocessing = sorted(layer_kinds.intersection(_INPUT_PREPROCESSING))
@@ -248,6 +310,7 @@ def _data_findings(model, info, x, y, shuffle, validation_split, notes):
     if labels is None:
         notes.append(f"y was not checked for classes: {values}.")
         return findings
+    findings += single_class(labels, values)
     findings += class_imbalance(labels, values)
     findings += unshuffled_data(labels, shuffle=shuffle,
                                 validation_split=validation_split)

@@ -12,8 +12,9 @@ from keras_curvewatch.preflight.graph import build_graph
 from keras_curvewatch.preflight.graph import kind
 from keras_curvewatch.preflight.model_info import CROSSENTROPY_KINDS
 from keras_curvewatch.preflight.model_info import iter_layers
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.context import RECURRENT_LAYERS
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
 
 # Srivastava et al. (2014) found 0.5 close to optimal for hidden units over
 # a wide range of networks; above it most units are dropped at each step
@@ -28,8 +29,6 @@ _CATEGORICAL_KINDS = (
     "categorical_focal_crossentropy",
     "sparse_categorical_crossentropy",
 )
-_RNN_LAYERS = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D",
-               "ConvLSTM3D")
 
 
 def model_findings(model, info, notes):
@@ -247,7 +246,7 @@ def _dropout_too_high(model):
     high = []
     for path, layer in iter_layers(model):
         for attribute in ("rate", "dropout", "recurrent_dropout"):
-            if attribute != "rate" and kind(layer) not in _RNN_LAYERS:
+            if attribute != "rate" and kind(layer) not in RECURRENT_LAYERS:
                 continue
             rate = getattr(layer, attribute, None)
             if isinstance(rate, (int, float)) and rate > DROPOUT_MAX_RATE:

@@ -66,8 +66,10 @@ def describe_model(model):
         - `losses`: list of dict. One per loss: `output` (str or None),
           `name`, `kind` (canonical snake_case name such as
           `"categorical_crossentropy"`) and `from_logits` (bool or None).
-        - `frozen_base`: dict or None. See `preflight.frozen.describe_frozen`.
-        - `unfrozen_base`: dict or None. See `preflight.frozen.describe_frozen`.
+        - `metric_directions`: dict of str to str. Each compiled metric's
+          name and whether lower (`"min"`) or higher (`"max"`) is better,
+          as its Keras metric object says; empty before the first `fit`
+          builds the compiled metrics.
         - `notes`: list of str. What could not be read, and why.
 
     Example:
@@ -91,8 +93,7 @@ def describe_model(model):
         "loss": None,
         "from_logits": None,
         "losses": [],
-        "frozen_base": None,
-        "unfrozen_base": None,
+        "metric_directions": {},
         "notes": notes,
     }
     _safely(notes, "layers", lambda: info.update(layers=layer_names(model)))
@@ -100,17 +101,42 @@ def describe_model(model):
     _safely(notes, "optimizer",
             lambda: info.update(_describe_optimizer(model)))
     _safely(notes, "loss", lambda: info.update(_describe_losses(model)))
-    if info["built"]:
-        from keras_curvewatch.preflight.frozen import describe_frozen
-
-        _safely(notes, "frozen layers",
-                lambda: info.update(describe_frozen(model)))
+    _safely(notes, "metrics", lambda: info.update(
+        metric_directions=metric_directions(model)))
     if not info["built"]:
         notes.append(
             f"{info['model_class']} is not built, so its parameters cannot be "
             "counted; call it on data or build it with a keras.Input first."
         )
     return info
+
+
+# Keras metric objects say which way is better in `_direction`.
+_KERAS_DIRECTIONS = {"up": "max", "down": "min"}
+
+
+def metric_directions(model):
+    """Which way each compiled metric improves, from its Keras object.
+
+    Args:
+        model: keras.Model.
+
+    Returns:
+        dict of metric name to `"min"` or `"max"`; metrics that do not say
+        are left out.
+    """
+    out = {}
+    pending = list(getattr(model, "metrics", None) or [])
+    while pending:
+        metric = pending.pop(0)
+        direction = _KERAS_DIRECTIONS.get(getattr(metric, "_direction", None))
+        name = getattr(metric, "name", None)
+        if direction is not None and isinstance(name, str):
+            out.setdefault(name, direction)
+        inner = getattr(metric, "metrics", None)
+        if isinstance(inner, (list, tuple)) and metric not in inner:
+            pending.extend(inner)
+    return out
 
 
 def _safely(notes, what, function):
@@ -354,4 +380,3 @@ def _flat(structure):
     if isinstance(structure, (list, tuple)):
         return [v for item in structure for v in _flat(item)]
     return [structure]
-

@@ -8,7 +8,11 @@ This module imports neither keras nor tensorflow.
 """
 
 import html
-import math
+
+from keras_curvewatch.engine.format import cleared_text
+from keras_curvewatch.engine.format import number
+
+from keras_curvewatch.engine.summary import arrange
 
 # Severity colours: mid-luminance hues with a WCAG contrast ratio of at
 # least 3.8:1 against white, against #111 (dark themes) and for white badge
@@ -63,13 +67,18 @@ def render_html(report, title=None, compact=False):
         "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
         'font-size:13px;line-height:1.45;max-width:860px;">',
         _header(report, title),
+        _headline(report),
     ]
     if report.findings and compact:
-        parts.extend(_line(finding) for finding in report.findings)
+        parts.extend(_line(finding, note)
+                     for finding, note in arrange(report.findings))
     elif report.findings:
-        parts.extend(_card(finding) for finding in report.findings)
+        parts.extend(_card(finding, note)
+                     for finding, note in arrange(report.findings))
     else:
         parts.append(_healthy_card(report))
+    if getattr(report, "cleared", None):
+        parts.append(_cleared(report.cleared))
     parts.append("</div>")
     return "".join(parts)
 
@@ -82,19 +91,9 @@ def format_number(value, digits=EVIDENCE_DIGITS):
         digits: int. Significant digits. Defaults to `EVIDENCE_DIGITS`.
 
     Returns:
-        str. E.g. `"12"`, `"0.0314"`, `"1.5e-05"`, `"NaN"`.
+        str. E.g. `"12"`, `"0.0314"`, `"1.5e-05"`, `"NaN"`, `"-∞"`.
     """
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    return f"{value:.{digits}g}"
+    return number(value, digits=digits, infinity="∞")
 
 
 def severity_colour(severity):
@@ -120,7 +119,12 @@ def _header(report, title):
         bits.append(f"monitor <code style=\"{_CODE_STYLE}\">"
                     f"{_esc(report.monitor)}</code>")
     if report.best_epoch is not None:
-        best = f"recommended epoch <b>{_esc(report.best_epoch)}</b>"
+        reason = report.best_epoch_reason or (
+            f"smoothed {report.best_epoch_curve or report.monitor}")
+        best = (f'<span title="{_esc(reason)}">recommended epoch '
+                f"<b>{_esc(report.best_epoch)}</b></span>")
+        if report.best_epoch_curve not in (None, report.monitor):
+            best += f" (on {_esc(report.best_epoch_curve)})"
         if (report.raw_best_epoch is not None
                 and report.raw_best_epoch != report.best_epoch):
             best += f" (raw best {_esc(report.raw_best_epoch)})"
@@ -136,6 +140,19 @@ def _header(report, title):
         f"{source}</div>"
         f'<div style="{_MUTED}">{" · ".join(bits)}</div>'
         "</div>"
+    )
+
+
+def _headline(report):
+    """The bottom line, then how the recommended epoch was chosen."""
+    reason = ""
+    if report.best_epoch is not None and report.best_epoch_reason:
+        reason = (f'<div style="{_MUTED}font-size:12px;">Recommended epoch '
+                  f"{_esc(report.best_epoch)}: "
+                  f"{_esc(report.best_epoch_reason)}.</div>")
+    return (
+        '<div class="curvewatch-headline" style="font-size:14px;'
+        f'margin:2px 0 6px 0;">{_esc(report.headline)}</div>{reason}'
     )
 
 
@@ -170,7 +187,7 @@ def _card_open(colour, code):
     )
 
 
-def _card(finding):
+def _card(finding, note=None):
     colour = severity_colour(finding.severity)
     where = []
     if finding.series:
@@ -186,6 +203,7 @@ def _card(finding):
         f'<b style="font-family:ui-monospace,Menlo,Consolas,monospace;">'
         f"{_esc(finding.code)}</b>",
         f'<span style="{_MUTED}">{" ".join(where)}</span>' if where else "",
+        _note(note),
         "</div>",
         f'<div style="margin:3px 0;">{_esc(finding.message)}</div>',
     ]
@@ -202,7 +220,15 @@ def _card(finding):
     return "".join(parts)
 
 
-def _line(finding):
+def _note(note):
+    """How a finding relates to the main one, e.g. "explains overfitting"."""
+    if not note:
+        return ""
+    return (f'<span class="curvewatch-note" style="{_MUTED}">'
+            f"· {_esc(note)}</span>")
+
+
+def _line(finding, note=None):
     colour = severity_colour(finding.severity)
     tip = ""
     if finding.suggestion:
@@ -214,7 +240,8 @@ def _line(finding):
         'border-radius:4px;padding:3px 8px;margin:3px 0;">'
         f"{_badge(finding.severity, colour)} "
         f'<b style="font-family:ui-monospace,Menlo,Consolas,monospace;">'
-        f"{_esc(finding.code)}</b> {_esc(finding.message)}</div>"
+        f"{_esc(finding.code)}</b> {_note(note)} "
+        f"{_esc(finding.message)}</div>"
     )
 
 
@@ -245,6 +272,14 @@ def _causes(causes):
         f'<ol class="curvewatch-causes" style="margin:2px 0 2px 20px;'
         f'padding:0;">{items}{more}</ol></div>'
     )
+
+
+def _cleared(entries):
+    items = "".join(f"<li>{_esc(cleared_text(entry))}</li>"
+                    for entry in entries)
+    return (f'<div class="curvewatch-cleared" style="{_MUTED}margin-top:6px;">'
+            "Warned during training, then cleared:"
+            f'<ul style="margin:2px 0 2px 20px;padding:0;">{items}</ul></div>')
 
 
 def _healthy_card(report):

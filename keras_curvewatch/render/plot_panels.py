@@ -107,6 +107,12 @@ def draw_curves(ax, report, names):
             ax.scatter(epochs[spike_index], values[spike_index], marker="x",
                        s=55, lw=2, color=severity_colour("critical"),
                        zorder=5, label=f"{name} spikes")
+    empty = [name for name in names if not np.isfinite(curves[name]).any()]
+    if empty:  # Nothing to draw: say why instead of an empty panel.
+        ax.text(0.5, 0.5, "\n".join(
+            f"{name} is NaN/inf in every epoch" for name in empty),
+            transform=ax.transAxes, ha="center", va="center",
+            color=severity_colour("critical"), fontsize="medium")
     ax.grid(True, alpha=0.25)
 
 

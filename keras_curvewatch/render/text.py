@@ -1,20 +1,15 @@
 """Plain-text rendering of a `Report`."""
 
-import math
+import textwrap
 
-_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING] ", "info": "[info]    "}
+from keras_curvewatch.engine.format import cleared_text
+from keras_curvewatch.engine.format import finding_text
+from keras_curvewatch.engine.format import number as _num
+from keras_curvewatch.engine.summary import arrange
+from keras_curvewatch.engine.stats import MIN_POINTS_TREND
 
-
-def _num(value):
-    if isinstance(value, (list, tuple)):
-        return "/".join(_num(v) for v in value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        if value.is_integer() and abs(value) < 1e9:
-            return str(int(value))
-        return f"{value:.4g}"
-    return str(value)
+# Width of the wrapped bottom line: a classic terminal.
+TEXT_WIDTH = 78
 
 
 def render_text(report, max_evidence=6):
@@ -28,18 +23,7 @@ def render_text(report, max_evidence=6):
     Returns:
         str.
     """
-    lines = []
-    title = f"keras_curvewatch report: {report.source or 'training run'}"
-    lines.append(title)
-    lines.append("=" * min(len(title), 78))
-    lines.append(f"Epochs analysed: {report.n_epochs}")
-    if report.monitor is not None:
-        lines.append(
-            f"Recommended epoch: {report.best_epoch} (smoothed "
-            f"{report.monitor}); raw best: {report.raw_best_epoch}. "
-            "Epochs are 0-based, as in History and CSVLogger."
-        )
-    # Nested context (a frozen base's layers) is told by the findings.
+    lines = _opening(report)
     context = {k: v for k, v in report.context.items()
                if v not in (None, (), [], {}) and k != "known_from"
                and not isinstance(v, dict)}
@@ -51,26 +35,22 @@ def render_text(report, max_evidence=6):
         lines.append(f"Context: {shown}")
     if not report.findings:
         lines.append("")
-        lines.append("No findings: the curves look healthy.")
-    for finding in report.findings:
+        if not report.series:
+            lines.append("No findings.")
+        elif report.n_epochs < MIN_POINTS_TREND:
+            lines.append(f"No findings, but {report.n_epochs} epoch(s) are "
+                         "too few to judge the curves.")
+        else:
+            lines.append("No findings: the curves look healthy.")
+    for finding, related in arrange(report.findings):
         lines.append("")
-        where = []
-        if finding.series:
-            where.append(finding.series)
-        if finding.epoch is not None:
-            where.append(f"epoch {finding.epoch}")
-        suffix = f" ({', '.join(where)})" if where else ""
-        lines.append(f"{_MARK[finding.severity]} {finding.code}{suffix}")
-        lines.append(f"  {finding.message}")
-        if finding.evidence:
-            items = list(finding.evidence.items())[:max_evidence]
-            lines.append(
-                "  evidence: " + ", ".join(f"{k}={_num(v)}" for k, v in items)
-            )
-        for rank, (cause, sentence) in enumerate(finding.causes[:3], 1):
-            lines.append(f"  cause {rank}: {cause}: {sentence}")
-        if finding.suggestion:
-            lines.append(f"  try: {finding.suggestion}")
+        lines.append(finding_text(finding, max_evidence=max_evidence,
+                                  note=related))
+    if report.cleared:
+        lines.append("")
+        lines.append("Warned during training, then cleared:")
+        for entry in report.cleared:
+            lines.append(f"  - {cleared_text(entry)}")
     if report.actions:
         lines.append("")
         lines.append("Actions taken:")
@@ -86,3 +66,30 @@ def render_text(report, max_evidence=6):
         for note in report.notes:
             lines.append(f"  - {note}")
     return "\n".join(lines)
+
+
+def _opening(report):
+    """Title, the bottom line, then the epochs and the recommended one."""
+    title = f"keras_curvewatch report: {report.source or 'training run'}"
+    lines = [title, "=" * min(len(title), TEXT_WIDTH)]
+    lines.extend(textwrap.wrap(report.headline, TEXT_WIDTH,
+                               break_on_hyphens=False))
+    lines.append("")
+    if report.series or report.n_epochs:  # A lint report has no curves.
+        lines.append(f"Epochs analysed: {report.n_epochs}")
+    if report.best_epoch is not None:
+        lines.extend(textwrap.wrap(
+            f"Recommended epoch: {report.best_epoch} "
+            f"({_best_epoch_reason(report)}); raw best "
+            f"{report.best_epoch_curve or report.monitor}: "
+            f"{report.raw_best_epoch}. Epochs are 0-based, as in History "
+            "and CSVLogger.", TEXT_WIDTH, subsequent_indent="  ",
+            break_on_hyphens=False))
+    return lines
+
+
+def _best_epoch_reason(report):
+    """How the recommended epoch was chosen; older reports lack it."""
+    if report.best_epoch_reason:
+        return report.best_epoch_reason
+    return f"smoothed {report.best_epoch_curve or report.monitor}"

@@ -9,6 +9,11 @@ import dataclasses
 import numpy as np
 
 from keras_curvewatch.engine.context import RunContext
+from keras_curvewatch.engine.findings import rank_causes  # noqa: F401
+from keras_curvewatch.engine.format import fmt  # noqa: F401
+from keras_curvewatch.engine.format import pct  # noqa: F401
+from keras_curvewatch.engine.rules import context as ctx_rules
+from keras_curvewatch.engine.rules import causes
 
 
 @dataclasses.dataclass
@@ -25,6 +30,8 @@ class RuleInput:
         val_loss: str or None. The validation loss curve's name.
         metric: str or None. The main training metric (an accuracy).
         val_metric: str or None. Its validation counterpart.
+        best_epoch: int or None. The recommended epoch (`best_epoch.py`),
+            for suggestions that name the epoch to keep.
     """
 
     curves: object
@@ -35,6 +42,7 @@ class RuleInput:
     val_loss: str = None
     metric: str = None
     val_metric: str = None
+    best_epoch: int = None
 
     def values(self, name):
         """The raw curve `name` as a float64 array, or None."""
@@ -49,56 +57,10 @@ class RuleInput:
         return int(self.curves.epochs[int(index)])
 
 
-def rank_causes(candidates):
-    """Orders candidate causes by score, highest first.
-
-    Args:
-        candidates: iterable of `(score, cause, sentence)`.
-
-    Returns:
-        tuple of `(cause, sentence)`; one entry per cause, the best score
-        kept; causes with a score <= 0 are dropped.
-    """
-    best = {}
-    for score, cause, sentence in candidates:
-        if score <= 0:
-            continue
-        if cause not in best or score > best[cause][0]:
-            best[cause] = (score, sentence)
-    ordered = sorted(best.items(), key=lambda item: -item[1][0])
-    return tuple((cause, sentence) for cause, (_, sentence) in ordered)
-
-
 def first_index(mask):
     """Index of the first True in `mask`, or None."""
     hits = np.flatnonzero(mask)
     return int(hits[0]) if len(hits) else None
-
-
-def pct(fraction):
-    """Formats a fraction as a percentage: 0.1234 -> '12%', 0.01234 ->
-    '1.2%'."""
-    value = 100.0 * float(fraction)
-    if not np.isfinite(value):
-        return f"{value}%"
-    if abs(value) >= 10:
-        return f"{value:,.0f}%"
-    return f"{value:.2g}%"
-
-
-def fmt(value, digits=3):
-    """Formats a number for a message: 3 significant digits."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not np.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) >= 1e7 or abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e}"
-    if abs(value) >= min(1000, 10**digits):
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
 
 
 # Adaptive optimizers default to 1e-3; ten times that is the usual point
@@ -188,31 +150,118 @@ def lr_changes(inp):
     return out
 
 
-def batch_cause_score(inp, small=3.0, medium=1.0, large=0.2):
-    """Score of `batch_size` as a cause of noise, from the context."""
+def batch_cause_score(inp, small=causes.STRONG, medium=causes.POSSIBLE,
+                      large=causes.MARGINAL):
+    """Score of `batch_size` as a cause of noise, from the context (see
+    `causes.batch_size_score`)."""
     from keras_curvewatch.engine.rules.context import SMALL_BATCH_MAX
 
-    batch = inp.context.batch_size
-    if batch is None:
-        return 0.5
-    if batch <= SMALL_BATCH_MAX:
-        return small
-    if batch < LARGE_BATCH_MIN:
-        return medium
-    return large
+    return causes.batch_size_score(inp.context.batch_size, SMALL_BATCH_MAX,
+                                   LARGE_BATCH_MIN, small, medium, large)
 
 
 def capacity_score(inp):
     """Score of `model_capacity` from parameters per sample (0 if
-    unknown)."""
+    unknown; see `causes.capacity_level`)."""
     from keras_curvewatch.engine.rules import context as ctx_rules
 
-    ratio = inp.context.params_per_sample
-    if ratio is None:
-        return 0.0
     factor = ctx_rules.RECURRENT_FACTOR if inp.context.recurrent else 1.0
-    if ratio >= ctx_rules.PARAMS_PER_SAMPLE_WARN * factor:
-        return 3.0
-    if ratio >= ctx_rules.PARAMS_PER_SAMPLE_INFO * factor:
-        return 1.5
-    return 0.3
+    return causes.capacity_level(
+        inp.context.params_per_sample,
+        ctx_rules.PARAMS_PER_SAMPLE_WARN * factor,
+        ctx_rules.PARAMS_PER_SAMPLE_INFO * factor)
+
+
+# A logged rate cut counts when the rate falls to half or less: smaller
+# steps (ReduceLROnPlateau's factor is 0.1 to 0.5) are schedule noise.
+LR_CUT_FACTOR = 0.5
+# Epochs after a cut in which its effect must show.
+LR_CUT_EFFECT_EPOCHS = 3
+# A cut "had an effect" when the loss's mean over those epochs fell at
+# least 3 % below its mean over as many epochs before the cut, about
+# twice the epoch-to-epoch noise of a typical training loss (1-2 %).
+LR_CUT_MIN_EFFECT = 0.03
+
+
+def lr_range(inp):
+    """`(first, lowest, highest)` of a logged `learning_rate` curve, or
+    None."""
+    curve = inp.curves.get("learning_rate")
+    if curve is None:
+        return None
+    fin = curve[np.isfinite(curve)]
+    if not len(fin):
+        return None
+    return float(fin[0]), float(np.min(fin)), float(np.max(fin))
+
+
+def lr_range_sentence(inp):
+    """'the logged learning rate went from A to B (lowest C)' or ''."""
+    span = lr_range(inp)
+    if span is None:
+        return ""
+    first, low, high = span
+    last = float(inp.curves.get("learning_rate")[
+        np.isfinite(inp.curves.get("learning_rate"))][-1])
+    if high <= first * (1 + 1e-6) and low >= first * (1 - 1e-6):
+        return f"the logged learning rate stayed at {fmt(first)}"
+    return (f"the logged learning rate went from {fmt(first)} to "
+            f"{fmt(last)} (range {fmt(low)}-{fmt(high)})")
+
+
+def lr_cuts(inp):
+    """Logged rate cuts: `(index, old, new)` where the rate fell to
+    `LR_CUT_FACTOR` of its previous value or less."""
+    return [c for c in lr_changes(inp) if c[2] <= LR_CUT_FACTOR * c[1]]
+
+
+def lr_cut_effect(inp, name, index):
+    """Relative fall of curve `name` over `LR_CUT_EFFECT_EPOCHS` after a
+    cut at row `index` against as many rows before it (NaN if unknown)."""
+    values = inp.values(name)
+    if values is None:
+        return float("nan")
+    k = LR_CUT_EFFECT_EPOCHS
+    before = values[max(0, index - k):index]
+    after = values[index:index + k]
+    before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+    if not len(before) or not len(after):
+        return float("nan")
+    ref = float(np.mean(before))
+    if ref == 0:
+        return float("nan")
+    return (ref - float(np.mean(after))) / abs(ref)
+
+
+def lr_cut_without_effect(inp, name):
+    """The first logged cut after which curve `name` did not improve, as
+    `(epoch, old, new, effect)`; None if every cut helped or none was
+    made. A rate already cut with no effect is not what holds the curve
+    back, so the rules then do not suggest lowering it again."""
+    for index, old, new in lr_cuts(inp):
+        effect = lr_cut_effect(inp, name, index)
+        if np.isfinite(effect) and effect < LR_CUT_MIN_EFFECT:
+            return inp.epoch_label(index), old, new, effect
+    return None
+
+
+def lr_evidence(inp):
+    """The logged rate's whole range as evidence entries ({} if none)."""
+    span = lr_range(inp)
+    if span is None:
+        return {}
+    first, low, high = span
+    return {"learning_rate_first": first, "learning_rate_min": low,
+            "learning_rate_max": high}
+
+
+def lower_lr_advice(inp, name, advice, otherwise):
+    """`advice` (which lowers the rate) unless a logged cut already failed
+    to help curve `name`; then `otherwise`, prefixed with why."""
+    ineffective = lr_cut_without_effect(inp, name)
+    if ineffective is None:
+        return advice
+    epoch, old, new, _ = ineffective
+    return (f"The learning rate was already cut from {fmt(old)} to "
+            f"{fmt(new)} at epoch {epoch} with no effect on {name}, so a "
+            f"lower rate will not help: {otherwise}")

@@ -6,9 +6,10 @@ from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import pct
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
+from keras_curvewatch.engine.format import pct
+from keras_curvewatch.engine.rules import causes as cz
 
 # The in-epoch position must explain the batch loss at p < 0.001 (one-way
 # ANOVA over positions); with thousands of batches anything weaker is
@@ -58,7 +59,7 @@ def unshuffled_data_rule(inp):
             "class) and not shuffled, so each epoch ends fitting the last "
             "block."
         )
-        causes = [(4.0, "data_shuffling",
+        causes = [(cz.SHOWN, "data_shuffling",
                    f"the in-epoch profile is smooth (lag-1 correlation "
                    f"{fmt(period['profile_lag1'], 2)}): consecutive batches "
                    "hold similar samples.")]
@@ -78,7 +79,7 @@ def unshuffled_data_rule(inp):
             "keras.utils.set_random_seed, fit(shuffle=True) on arrays "
             "repeats one order."
         )
-        causes = [(2.0, "data_shuffling",
+        causes = [(cz.LIKELY, "data_shuffling",
                    "the per-batch losses repeat across epochs while the "
                    "in-epoch profile looks random (lag-1 correlation "
                    f"{fmt(period['profile_lag1'], 2)}), so the order is "

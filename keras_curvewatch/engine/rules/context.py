@@ -11,8 +11,9 @@ from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
-from keras_curvewatch.engine.rules.base import fmt
-from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.findings import rank_causes
+from keras_curvewatch.engine.format import fmt
+from keras_curvewatch.engine.rules import causes as cz
 
 # Batch sizes up to 8 make the per-batch gradient (and loss) noisy: the
 # standard error of a batch mean scales as 1/sqrt(batch), so batch 8 is
@@ -60,10 +61,10 @@ def _small_batch(ctx):
         evidence["n_train"] = ctx.n_train
         evidence["steps_per_epoch"] = math.ceil(ctx.n_train / batch)
     causes = [
-        (2.0, "batch_size",
+        (cz.LIKELY, "batch_size",
          f"a batch of {batch} gives per-batch losses about "
          f"{fmt(noise_ratio)}x noisier than batch {DEFAULT_BATCH_SIZE}."),
-        (0.5, "learning_rate",
+        (cz.UNLIKELY, "learning_rate",
          "with small batches the same learning rate takes larger noisy "
          "steps; it may need lowering."),
     ]
@@ -103,10 +104,10 @@ def _overparameterized(ctx):
         return []
     kind = "recurrent " if ctx.recurrent else ""
     causes = [
-        (2.0, "model_capacity",
+        (cz.LIKELY, "model_capacity",
          f"{ctx.n_params:,} trainable parameters for {ctx.n_train:,} "
          f"training samples is {fmt(ratio)} parameters per sample."),
-        (1.0, "regularization",
+        (cz.POSSIBLE, "regularization",
          "nothing in the run context limits how far those parameters can "
          "fit noise."),
     ]
@@ -176,7 +177,7 @@ def _small_validation_set(ctx):
             ),
             evidence=evidence,
             causes=rank_causes(
-                [(2.0, "validation_size", detail + ".")]
+                [(cz.LIKELY, "validation_size", detail + ".")]
             ),
             suggestion=(
                 "Hold out more data (validation_split=0.2 is usual), use "

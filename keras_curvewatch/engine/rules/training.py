@@ -1,16 +1,15 @@
-"""Rules on the training curve: NaN, divergence, no learning, no
-convergence, plateaus, oscillation and spikes."""
-
-import math
+"""Rules on the training curve: NaN, divergence (including a loss that is
+unbounded below) and oscillation."""
 
 import numpy as np
 
 from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.findings import CRITICAL
 from keras_curvewatch.engine.findings import Finding
-from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
 from keras_curvewatch.engine.rules import base
+from keras_curvewatch.engine.rules import causes as cz
+from keras_curvewatch.engine.rules import shape
 from keras_curvewatch.engine.rules.base import fmt
 from keras_curvewatch.engine.rules.base import pct
 from keras_curvewatch.engine.rules.base import rank_causes
@@ -27,37 +26,11 @@ DIVERGING_MIN_RELATIVE_RISE = 0.10
 DIVERGING_NOISE_SIGMAS = 3.0
 # A loss that ends 10x above its minimum has exploded.
 EXPLODED_RATIO = 10.0
-
-# Not learning: the smoothed loss never gets more than 2 % below where it
-# started (a learning run drops far more in its first epochs).
-NOT_LEARNING_MAX_IMPROVEMENT = 0.02
-# ...and an accuracy that gains less than 2 points over the run.
-NOT_LEARNING_MAX_ACCURACY_GAIN = 0.02
-# A loss within 2 % of ln(k) is a uniform guess over k classes.
-CHANCE_LOSS_TOLERANCE = 0.02
-# Chance levels are checked up to 100,000 classes (ln = 11.5): beyond that
-# a loss is no uniform guess over labels.
-CHANCE_MAX_CLASSES = 100_000
-
-# Not converged: the tail still falls at 1 % of the level per epoch or
-# more (10 more epochs would gain about 10 %); healthy runs in
-# bench/labelled_fits.py end falling at 0.5-0.6 % per epoch.
-NOT_CONVERGED_MIN_RATE = 0.01
-# ...and the tail's own fall is at least 5 % of everything the curve has
-# gained since the start: a memorised loss creeping from 1e-3 to 1e-4
-# falls fast in relative terms but has nothing left to give.
-NOT_CONVERGED_MIN_SHARE_OF_PROGRESS = 0.05
-# Projected gain over another tail's length of 20 % of the level or more
-# makes stopping early a real loss (warning rather than info); slow
-# power-law tails of healthy runs gain less.
-NOT_CONVERGED_WARN_GAIN = 0.20
-
-# Plateau: at least 5 epochs that move less than this share of the level.
-PLATEAU_MIN_EPOCHS = 5
-PLATEAU_MAX_RELATIVE_CHANGE = 0.03
-# ...then a drop of at least 20 % of the level within 3 epochs.
-PLATEAU_MIN_RELATIVE_DROP = 0.20
-PLATEAU_DROP_WINDOW = 3
+# Unbounded below: a negative loss 10x larger in size than when it first
+# went negative, still falling at half the middle third's pace or more
+# (a bounded negative loss, like cosine similarity, levels off).
+UNBOUNDED_GROWTH = 10.0
+UNBOUNDED_MIN_SLOPE_RATIO = 0.5
 
 # Epoch-mean training losses average hundreds of batches, so a healthy
 # curve moves smoothly: residual noise of 5 % of the level per epoch is
@@ -70,6 +43,11 @@ TRAIN_OSCILLATION_MIN_FLIP_RATE = 0.45
 # rate are used too; on shorter runs the half-curve estimate rests on too
 # few residuals (it fired on smooth short real logs, bench/labelled_fits.py).
 TRAIN_OSCILLATION_LONG_RUN = 20
+# "Instead of a mostly monotone decline" (LABELLING.md): over one half of
+# the run (the first, or the second) the upward moves add up to at least
+# 2/3 of the downward ones. A loss still falling by orders of magnitude,
+# with zig-zags at its floor, has far fewer ups than downs.
+TRAIN_OSCILLATION_MIN_UP_SHARE = 2.0 / 3.0
 # 20 % noise per epoch: the curve is mostly noise.
 TRAIN_OSCILLATION_CRITICAL_NOISE = 0.20
 
@@ -100,14 +78,15 @@ def nan_loss_rule(inp):
         causes = []
         lr_high = base.lr_is_high(inp)
         if len(before) == 0:
-            causes.append((2.5, "data_quality",
+            causes.append((cz.LIKELY + cz.NUDGE, "data_quality",
                            f"{name} is not finite from the first epoch: "
                            "NaN/inf in the inputs or targets, or a loss that "
                            "is undefined for the labels, is most likely."))
-            causes.append((1.0, "initialization",
+            causes.append((cz.POSSIBLE, "initialization",
                            "an unstable initialisation can overflow in the "
                            "first steps."))
-            causes.append((1.5 + (1.5 if lr_high else 0), "learning_rate",
+            causes.append((cz.STRONG if lr_high else cz.POSSIBLE + cz.NUDGE,
+                           "learning_rate",
                            "a rate large enough to overflow in the first "
                            "epoch also gives this."))
         else:
@@ -117,31 +96,29 @@ def nan_loss_rule(inp):
             rising = best > 0 and last >= NAN_PRECEDED_BY_RISE * best
             if rising:
                 evidence["rise_before_nan"] = last / best
-            causes.append((3.0 if rising or lr_high else 2.0, "learning_rate",
+            causes.append((cz.STRONG if rising or lr_high else cz.LIKELY,
+                           "learning_rate",
                            f"{name} rose from {fmt(best)} to {fmt(last)} "
                            "before it broke: steps too large blow the "
                            "weights up." if rising else
                            "steps too large make the weights overflow."))
-            causes.append((1.5, "data_quality",
+            causes.append((cz.POSSIBLE + cz.NUDGE, "data_quality",
                            "a batch with NaN/inf or extreme values can "
                            "poison the weights mid-run."))
-            causes.append((0.5, "initialization",
+            causes.append((cz.UNLIKELY, "initialization",
                            "an unstable initialisation or normalisation can "
                            "overflow later."))
         if lr_high:
-            causes.append((3.5, "learning_rate",
+            causes.append((cz.STRONG + cz.NUDGE, "learning_rate",
                            f"{base.lr_sentence(inp)} is high."))
+        recovered = bool(np.isfinite(values[first_bad:]).any())
+        evidence["recovered"] = float(recovered)
         return [Finding(
             code="nan_loss",
-            severity=CRITICAL,
+            severity=WARNING if recovered else CRITICAL,
             series=name,
             epoch=inp.epoch_label(first_bad),
-            message=(
-                f"{name} became NaN/inf at epoch "
-                f"{inp.epoch_label(first_bad)} "
-                f"({int(bad.sum())} of {len(values)} epochs are not "
-                "finite); nothing after that point was learned."
-            ),
+            message=_nan_message(inp, name, values, first_bad),
             evidence=evidence,
             causes=rank_causes(causes),
             suggestion=(
@@ -155,6 +132,72 @@ def nan_loss_rule(inp):
     return []
 
 
+def _nan_message(inp, name, values, first_bad):
+    """What the NaN epochs mean: fatal when the loss never came back, a
+    glitch with recovery otherwise."""
+    bad = ~np.isfinite(values)
+    head = (f"{name} became NaN/inf at epoch {inp.epoch_label(first_bad)} "
+            f"({int(bad.sum())} of {len(values)} epochs are not finite)")
+    later = np.flatnonzero(~bad[first_bad:])
+    if not len(later):
+        return head + "; nothing after that point was learned."
+    back = first_bad + int(later[0])
+    return (head + f", then recovered at epoch {inp.epoch_label(back)} "
+            f"({fmt(values[back])}): some batches overflowed, but training "
+            "went on; the NaN epochs are lost, the run is not.")
+
+
+def _unbounded_below(values):
+    """`(first_negative, end)` when the loss went below zero, grew tenfold
+    in size since, and its fall is not levelling off; else None."""
+    negative = np.flatnonzero(values < 0)
+    if not len(negative) or values[-1] >= 0:
+        return None
+    first = float(values[negative[0]])
+    if abs(values[-1]) < UNBOUNDED_GROWTH * abs(first):
+        return None
+    third = len(values) // 3
+    if third < 2:
+        return None
+    middle = shape.robust_slope(values[third:2 * third])
+    last = shape.robust_slope(values[-third:])
+    if not (middle < 0 and last <= UNBOUNDED_MIN_SLOPE_RATIO * middle):
+        return None
+    return first, float(values[-1])
+
+
+def _unbounded_finding(inp, name, first, end):
+    return Finding(
+        code="diverging",
+        severity=CRITICAL,
+        series=name,
+        epoch=inp.epoch_label(int(np.flatnonzero(inp.values(name) < 0)[0])),
+        message=(
+            f"{name} is unbounded below: it went negative and runs away "
+            f"without levelling off ({fmt(first)} -> {fmt(end)}). A loss "
+            "that can fall forever is not converging: the loss, the labels "
+            "or the output activation are wrong."),
+        evidence={"first_negative_value": first, "end_value": end,
+                  "growth": end / first},
+        causes=rank_causes([
+            (cz.STRONG + cz.NUDGE, "data_quality",
+             "labels outside the range the loss expects (e.g. "
+             "binary_crossentropy or a log-likelihood on targets outside "
+             "[0, 1], or negative targets for a log loss)."),
+            (cz.STRONG, "output_activation",
+             "an output that is not squashed into the loss's domain (no "
+             "sigmoid/softmax before a probabilistic loss, or a custom "
+             "loss that rewards ever larger outputs)."),
+        ]),
+        suggestion=(
+            "Check the loss against the labels and the output activation: "
+            "cross-entropy needs targets in [0, 1] and a sigmoid/softmax "
+            "output (or from_logits=True); a custom loss must have a lower "
+            "bound. Training longer or changing the learning rate will not "
+            "fix this."),
+    )
+
+
 def diverging_rule(inp):
     """`diverging`: the training loss trends upwards beyond its noise."""
     name = inp.loss
@@ -164,6 +207,9 @@ def diverging_rule(inp):
     values = inp.values(name)
     if s.n_finite < stats.MIN_POINTS_TREND or not np.isfinite(values).all():
         return []
+    runaway = _unbounded_below(values)
+    if runaway is not None:
+        return [_unbounded_finding(inp, name, *runaway)]
     smooth = np.asarray(s.smoothed)
     low = int(np.argmin(smooth))
     end = float(smooth[-1])
@@ -199,20 +245,22 @@ def diverging_rule(inp):
     lr_high = base.lr_is_high(inp)
     increases = [c for c in base.lr_changes(inp) if c[2] > c[1]]
     causes = [
-        (3.5 if lr_high else 3.0, "learning_rate",
+        (cz.STRONG + cz.NUDGE if lr_high else cz.STRONG, "learning_rate",
          (f"{base.lr_sentence(inp)} is high; " if lr_high else "")
          + f"the loss fell to {fmt(smooth[low])} then climbed to {fmt(end)}"
          f" (Kendall tau={fmt(s.trend_tau, 2)}, p={fmt(s.trend_p, 2)}): "
          "steps overshoot the minimum."),
-        (1.0, "initialization", "an unstable start can also drift upwards."),
-        (0.7, "data_quality",
+        (cz.POSSIBLE, "initialization",
+         "an unstable start can also drift upwards."),
+        (cz.UNLIKELY + cz.TIE_BREAK, "data_quality",
          "mislabelled or shifting data can push the loss up."),
     ]
     if increases:
-        causes.append((4.0, "learning_rate",
+        causes.append((cz.SHOWN, "learning_rate",
                        f"the logged learning rate rose from "
                        f"{fmt(increases[0][1])} to {fmt(increases[0][2])} at "
                        f"epoch {inp.epoch_label(increases[0][0])}."))
+    keep = inp.epoch_label(low) if inp.best_epoch is None else inp.best_epoch
     return [Finding(
         code="diverging",
         severity=severity,
@@ -226,229 +274,14 @@ def diverging_rule(inp):
         ),
         evidence=evidence,
         causes=rank_causes(causes),
-        suggestion=(
+        suggestion=base.lower_lr_advice(
+            inp, name,
             "Lower the learning rate (halve it, or 10x if it exploded), add "
             "gradient clipping (clipnorm=1.0), and keep the weights from "
-            f"epoch {inp.epoch_label(low)}."
-        ),
+            f"epoch {keep}.",
+            "check the data for label noise or drift and keep the weights "
+            f"from epoch {keep}."),
     )]
-
-
-def _chance_classes(loss_value):
-    """k if `loss_value` is within tolerance of ln(k) for some k >= 2."""
-    if not np.isfinite(loss_value) or not (
-        0 < loss_value <= math.log(CHANCE_MAX_CLASSES)
-    ):
-        return None
-    k = int(round(math.exp(loss_value)))
-    if k >= 2 and abs(loss_value - math.log(k)) <= (
-        CHANCE_LOSS_TOLERANCE * math.log(k)
-    ):
-        return k
-    return None
-
-
-def not_learning_rule(inp):
-    """`not_learning`: the loss never improves meaningfully."""
-    name = inp.loss or inp.val_loss
-    if name is None:
-        return []
-    s = inp.series[name]
-    values = inp.values(name)
-    if s.n_finite < stats.MIN_POINTS_TREND:
-        return []
-    smooth = np.asarray(s.smoothed)
-    idx, fin = _finite_pairs(values)
-    start = float(np.median(fin[:2]))
-    level = abs(start) or 1.0
-    improvement = (start - float(np.min(smooth[idx]))) / level
-    _, tau_all, p_all = stats.trend(values)
-    learning_trend = np.isfinite(p_all) and p_all < TREND_P_VALUE and (
-        tau_all < 0
-    )
-    if improvement >= NOT_LEARNING_MAX_IMPROVEMENT:
-        return []
-    if learning_trend and improvement > NOT_LEARNING_MAX_IMPROVEMENT / 2:
-        return []
-    evidence = {"relative_improvement": improvement, "first_value": start,
-                "kendall_tau": tau_all, "p_value": p_all}
-    metric = inp.metric if name == inp.loss else inp.val_metric
-    if metric is not None and metric in inp.series:
-        m = inp.series[metric]
-        mvals = stats.finite(inp.values(metric))
-        if len(mvals):
-            gain = float(np.max(m.smoothed) - mvals[0])
-            evidence["metric_gain"] = gain
-            if gain > NOT_LEARNING_MAX_ACCURACY_GAIN:
-                return []
-    chance = _chance_classes(float(np.median(fin)))
-    lr_high, lr_low = base.lr_is_high(inp), base.lr_is_low(inp)
-    causes = [
-        (3.5 if lr_high or lr_low else 2.0, "learning_rate",
-         (f"{base.lr_sentence(inp)} is "
-          + ("so high that steps overshoot." if lr_high else "too low to move.")
-          if lr_high or lr_low else
-          "a rate far too low barely moves the weights; far too high "
-          "bounces around without progress.")),
-        (2.5 if chance else 1.2, "output_activation",
-         f"the loss sits at ln({chance}) = {fmt(math.log(chance))}, a uniform "
-         f"guess over {chance} classes: check the output activation and "
-         "the loss (from_logits)." if chance else
-         "a wrong output activation or loss pairing can block learning."),
-        (1.5, "data_quality",
-         "inputs that are not scaled, or labels not aligned with inputs, "
-         "leave nothing to learn."),
-        (1.0, "initialization", "dead units from the initialisation."),
-    ]
-    if chance:
-        evidence["chance_level_classes"] = chance
-    return [Finding(
-        code="not_learning",
-        severity=CRITICAL,
-        series=name,
-        epoch=int(inp.curves.epochs[0]),
-        message=(
-            f"{name} is not learning: after {s.n_epochs} epochs it is only "
-            f"{pct(improvement)} below where it started "
-            f"({fmt(start)})"
-            + (f", at the chance level of {chance} classes." if chance
-               else ".")
-        ),
-        evidence=evidence,
-        causes=rank_causes(causes),
-        suggestion=(
-            "Try a learning rate 10x higher and 10x lower, check that the "
-            "inputs are scaled and the labels match them, and that the "
-            "output activation matches the loss (softmax with "
-            "categorical_crossentropy, or from_logits=True with a linear "
-            "output)."
-        ),
-    )]
-
-
-def not_converged_rule(inp):
-    """`not_converged`: the monitored loss is still falling at the end."""
-    name = inp.val_loss or inp.loss
-    if name is None:
-        return []
-    s = inp.series[name]
-    if s.n_finite < stats.MIN_POINTS_TREND or not np.isfinite(s.trend_p):
-        return []
-    if not (s.trend_p < TREND_P_VALUE and s.trend_tau < 0):
-        return []
-    smooth = np.asarray(s.smoothed)
-    level = abs(float(smooth[-1])) or 1.0
-    rate = -s.trend_slope / level
-    if rate < NOT_CONVERGED_MIN_RATE:
-        return []
-    tail_len = s.n_epochs - list(inp.curves.epochs).index(s.tail_start_epoch)
-    progress = float(smooth[0]) - float(smooth[-1])
-    tail_fall = -s.trend_slope * tail_len
-    if progress <= 0 or tail_fall < NOT_CONVERGED_MIN_SHARE_OF_PROGRESS * (
-        progress
-    ):
-        return []
-    gain = min(rate * tail_len, 1.0)
-    severity = WARNING if gain >= NOT_CONVERGED_WARN_GAIN else INFO
-    causes = [
-        (3.0, "training_length",
-         f"{name} still falls by {pct(rate)} of its level per "
-         f"epoch over the last {tail_len} epochs (Kendall "
-         f"tau={fmt(s.trend_tau, 2)}, p={fmt(s.trend_p, 2)})."),
-        (2.0 if base.lr_is_low(inp) else 0.8, "learning_rate",
-         "a steady slow decline can also mean the learning rate is low."),
-    ]
-    return [Finding(
-        code="not_converged",
-        severity=severity,
-        series=name,
-        epoch=s.tail_start_epoch,
-        message=(
-            f"{name} has not converged: it is still falling at the end, "
-            f"by about {pct(rate)} of its level per epoch over the last "
-            f"{tail_len} epochs; more epochs would likely improve it."
-        ),
-        evidence={"relative_rate_per_epoch": rate, "tail_slope":
-                  s.trend_slope, "kendall_tau": s.trend_tau,
-                  "p_value": s.trend_p, "projected_gain": gain},
-        causes=rank_causes(causes),
-        suggestion=(
-            "Train for more epochs with EarlyStopping(monitor='val_loss', "
-            "patience=10, restore_best_weights=True), or raise the "
-            "learning rate a little if progress is slow and smooth."
-        ),
-    )]
-
-
-def plateau_then_drop_rule(inp):
-    """`plateau_then_drop`: a flat stretch, then a sudden large drop."""
-    name = inp.loss
-    if name is None:
-        return []
-    values = inp.values(name)
-    idx, fin = _finite_pairs(values)
-    n = len(fin)
-    if n < PLATEAU_MIN_EPOCHS + 2:
-        return []
-    for k in range(PLATEAU_MIN_EPOCHS, n - 1):
-        window = fin[k - PLATEAU_MIN_EPOCHS:k]
-        level = abs(float(np.median(window))) or 1.0
-        if np.ptp(window) > PLATEAU_MAX_RELATIVE_CHANGE * level:
-            continue
-        after = fin[k:k + PLATEAU_DROP_WINDOW]
-        drop = float(np.median(window) - np.min(after))
-        if drop < PLATEAU_MIN_RELATIVE_DROP * level:
-            continue
-        # The drop happens at the first epoch past half of it.
-        k = k + int(np.argmax(after < np.median(window) - drop / 2))
-        # The plateau starts where the flat stretch begins.
-        j = k - PLATEAU_MIN_EPOCHS
-        while j > 0 and abs(fin[j - 1] - np.median(window)) <= (
-            PLATEAU_MAX_RELATIVE_CHANGE * level
-        ):
-            j -= 1
-        drop_epoch = inp.epoch_label(idx[k])
-        changes = [c for c in base.lr_changes(inp)
-                   if abs(c[0] - idx[k]) <= PLATEAU_DROP_WINDOW]
-        if changes:
-            causes = [(4.0, "learning_rate",
-                       f"the logged learning rate changed from "
-                       f"{fmt(changes[0][1])} to {fmt(changes[0][2])} at "
-                       f"epoch {inp.epoch_label(changes[0][0])}, right at "
-                       "the drop: the rate was too high to settle before.")]
-        else:
-            causes = [
-                (2.0, "initialization",
-                 f"the loss sat flat for {k - j} epochs before it found a "
-                 "way down: a poor start or a saddle."),
-                (1.8, "learning_rate",
-                 "a rate too low to leave the plateau quickly (or too high "
-                 "to settle) gives the same shape."),
-            ]
-        return [Finding(
-            code="plateau_then_drop",
-            severity=INFO,
-            series=name,
-            epoch=drop_epoch,
-            message=(
-                f"{name} stayed flat at about {fmt(np.median(window))} for "
-                f"{k - j} epochs, then dropped by "
-                f"{pct(drop / level)} at epoch {drop_epoch}."
-            ),
-            evidence={"plateau_epochs": k - j, "drop_epoch": drop_epoch,
-                      "plateau_level":
-                      float(np.median(window)), "relative_drop":
-                      drop / level, "plateau_start_epoch":
-                      inp.epoch_label(idx[j])},
-            causes=rank_causes(causes),
-            suggestion=(
-                "Use a learning-rate warm-up or a schedule (e.g. "
-                "ReduceLROnPlateau or CurveWatch(lr_control=True)), check "
-                "the initialisation and normalisation, and don't stop "
-                "training during a plateau too early."
-            ),
-        )]
-    return []
 
 
 def _oscillation(inp, name, s):
@@ -479,6 +312,24 @@ def _oscillation(inp, name, s):
     return max(candidates), stats.flip_rate(logs - stats.robust_smooth(logs))
 
 
+def _up_share(values):
+    """In the more zig-zagging half of the run, the sum of the upward moves
+    over the sum of the downward ones (log scale for positive curves): 0
+    for a monotone decline, about 1 for a zig-zag around a level."""
+    values = stats.finite(values)
+    scaled = shape.to_scale(values)
+    half = len(scaled) // 2
+    shares = []
+    for part in (scaled[:half + 1], scaled[half:]):
+        moves = np.diff(part)
+        down = -float(moves[moves < 0].sum())
+        if len(moves) < 2:
+            continue
+        shares.append(float(moves[moves > 0].sum()) / down if down > 0
+                      else float("inf"))
+    return max(shares) if shares else 0.0
+
+
 def train_oscillation_rule(inp):
     """`train_oscillation`: the training loss zig-zags around its trend."""
     name = inp.loss
@@ -491,6 +342,9 @@ def train_oscillation_rule(inp):
     if noise < TRAIN_OSCILLATION_MIN_NOISE:
         return []
     if flips < TRAIN_OSCILLATION_MIN_FLIP_RATE:
+        return []
+    up_share = _up_share(inp.values(name))
+    if up_share < TRAIN_OSCILLATION_MIN_UP_SHARE:
         return []
     severity = (CRITICAL if noise >= TRAIN_OSCILLATION_CRITICAL_NOISE
                 else WARNING)
@@ -506,17 +360,19 @@ def train_oscillation_rule(inp):
          if batch is not None else
          "small batches make each step's gradient noisy (batch size "
          "unknown: pass batch_size=)."),
-        (3.5 if lr_high else (2.5 if batch and batch >= base.LARGE_BATCH_MIN
-                              else 1.8), "learning_rate",
+        (cz.STRONG + cz.NUDGE if lr_high else (
+            cz.LIKELY + cz.NUDGE if batch and batch >= base.LARGE_BATCH_MIN
+            else cz.LIKELY - cz.TIE_BREAK), "learning_rate",
          (f"{base.lr_sentence(inp)} is high: " if lr_high else "")
          + f"the loss changes direction at {pct(flips)} of "
          "epochs, as when steps overshoot the minimum"
          + (f", and batch {batch} already averages out sampling noise."
             if batch and batch >= base.LARGE_BATCH_MIN else ".")),
-        (base.capacity_score(inp) * 0.5, "model_capacity",
+        (base.capacity_score(inp) * cz.SECONDARY, "model_capacity",
          "many parameters per sample let each batch pull the fit its own "
          "way."),
-        (0.5, "data_quality", "outliers or label noise in some batches."),
+        (cz.UNLIKELY, "data_quality",
+         "outliers or label noise in some batches."),
     ]
     return [Finding(
         code="train_oscillation",
@@ -531,63 +387,11 @@ def train_oscillation_rule(inp):
         ),
         evidence=evidence,
         causes=rank_causes(causes),
-        suggestion=(
+        suggestion=base.lower_lr_advice(
+            inp, name,
             "Halve the learning rate (or use ReduceLROnPlateau / "
             "CurveWatch(lr_control=True)), and use a batch of 16-32 if it "
-            "is smaller."
-        ),
+            "is smaller.",
+            "use a batch of 16-32 if it is smaller, and look for noisy "
+            "labels or outliers in the data."),
     )]
-
-
-def loss_spike_rule(inp):
-    """`loss_spike`: isolated jumps far beyond the noise."""
-    out = []
-    for name in (inp.loss, inp.val_loss):
-        if name is None or name not in inp.series:
-            continue
-        s = inp.series[name]
-        if not s.spikes:
-            continue
-        values = inp.values(name)
-        epochs = list(inp.curves.epochs)
-        first = epochs.index(s.spikes[0])
-        lr_high = base.lr_is_high(inp)
-        causes = [
-            (3.5 if lr_high else 2.5, "learning_rate",
-             f"{name} jumped to {fmt(values[first])} at epoch "
-             f"{s.spikes[0]} ({fmt(s.max_spike_score, 2)} noise sigmas): "
-             "one oversized step." + (f" {base.lr_sentence(inp)} is high."
-                                      if lr_high else "")),
-            (base.batch_cause_score(inp, small=2.0, medium=0.8), "batch_size",
-             "small batches occasionally produce extreme gradients."),
-            (1.2, "data_quality",
-             "a few outliers or mislabelled samples can cause isolated "
-             "jumps."),
-        ]
-        if name == inp.val_loss:
-            causes.append((base.batch_cause_score(inp, 0.5, 0.5, 0.5),
-                           "validation_size",
-                           "a small validation set magnifies single "
-                           "mistakes."))
-        out.append(Finding(
-            code="loss_spike",
-            severity=WARNING,
-            series=name,
-            epoch=s.spikes[0],
-            message=(
-                f"{name} spiked at epoch"
-                f"{'s' if len(s.spikes) > 1 else ''} "
-                f"{', '.join(str(e) for e in s.spikes[:5])}: far beyond its "
-                "usual noise, then recovered."
-            ),
-            evidence={"n_spikes": len(s.spikes),
-                      "max_spike_score": s.max_spike_score,
-                      "first_spike_value": float(values[first]),
-                      "noise": s.noise},
-            causes=rank_causes(causes),
-            suggestion=(
-                "Lower the learning rate or add gradient clipping "
-                "(clipnorm=1.0); look for outliers in the data."
-            ),
-        ))
-    return out

@@ -1,0 +1,178 @@
+"""Shape statistics read the way a person reads a plot: changes relative to
+the curve's own level and range, against its usual epoch-to-epoch change.
+
+Pure numpy; shared by the rules.
+"""
+
+import math
+
+import numpy as np
+
+from keras_curvewatch.engine import stats
+
+# A metric is frozen when it moves less than 0.1 point over the stretch:
+# a logged accuracy on any validation set of up to 1,000 samples can only
+# take steps of 0.1 point or more, so it did not change a single answer.
+FROZEN_METRIC_RANGE = 1e-3
+# Chance level: an accuracy within 5 points of 1/K (or the loss within 3 %
+# of ln K) is what guessing among K classes gives, give or take the
+# sampling error of a few hundred validation samples (2-3 points).
+CHANCE_ACCURACY_TOLERANCE = 0.05
+CHANCE_LOSS_TOLERANCE = 0.03
+# Chance levels are checked up to 1,000 classes: an accuracy of 1e-3 or a
+# loss of ln(1000) = 6.9 is as far as "a uniform guess" stays checkable
+# against the metric.
+CHANCE_MAX_CLASSES = 1000
+
+
+def finite_positive(values):
+    """True when every value is finite and > 0 (log scale is usable)."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(len(values)) and bool(np.isfinite(values).all()) and bool(
+        (values > 0).all())
+
+
+def to_scale(values):
+    """Values on the scale a person judges relative change on: log for
+    positive curves, else the raw values."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.log(values) if finite_positive(values) else values
+
+
+def robust_slope(values):
+    """Theil-Sen slope per epoch of `values` (NaN dropped); NaN with fewer
+    than 2 finite points. Works on 2-4 points, where `stats.trend` does
+    not."""
+    values = np.asarray(values, dtype=np.float64)
+    x = np.flatnonzero(np.isfinite(values)).astype(np.float64)
+    y = values[np.isfinite(values)]
+    if len(y) < 2:
+        return float("nan")
+    if len(y) > 200:
+        keep = np.linspace(0, len(y) - 1, 200).astype(int)
+        x, y = x[keep], y[keep]
+    i, j = np.triu_indices(len(y), k=1)
+    return float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+
+
+def usual_change(values):
+    """The usual epoch-to-epoch change around the trend, in the curve's
+    units: the robust sigma of each point's distance from its two
+    neighbours' mean, divided by sqrt(1.5) (that distance has variance
+    1.5 sigma^2 for white noise of sigma). NaN with fewer than 4
+    points."""
+    values = stats.finite(values)
+    if len(values) < 4:
+        return float("nan")
+    resid = values[1:-1] - 0.5 * (values[:-2] + values[2:])
+    return stats.robust_sigma(resid) / math.sqrt(1.5)
+
+
+def is_frozen(values, tolerance=FROZEN_METRIC_RANGE):
+    """True when a finite curve of 3+ points moves less than
+    `tolerance` in total."""
+    values = stats.finite(values)
+    return len(values) >= 3 and float(np.ptp(values)) < tolerance
+
+
+def chance_classes(accuracy):
+    """The K of a uniform guess over K classes that an accuracy agrees
+    with (within `CHANCE_ACCURACY_TOLERANCE`, at most a quarter of 1/K),
+    or None. A loss alone never claims K: a regression loss of 1.61 is
+    not 5 classes.
+
+    Args:
+        accuracy: float. A typical accuracy of the stretch.
+
+    Returns:
+        int K >= 2, or None.
+    """
+    if accuracy is None or not np.isfinite(accuracy) or not (
+            0.5 / CHANCE_MAX_CLASSES < accuracy <= 1.0):
+        return None
+    k = int(round(1.0 / accuracy))
+    if not 2 <= k <= CHANCE_MAX_CLASSES:
+        return None
+    if abs(accuracy - 1.0 / k) > min(CHANCE_ACCURACY_TOLERANCE, 0.25 / k):
+        return None
+    return k
+
+
+def tail_mean(values, k):
+    """Mean of the last `k` finite values (NaN if none)."""
+    fin = stats.finite(values)
+    return float(np.mean(fin[-k:])) if len(fin) else float("nan")
+
+
+def curve_range(values):
+    """The span of a plot of the curve: max - min of its finite values."""
+    fin = stats.finite(values)
+    return float(np.ptp(fin)) if len(fin) else float("nan")
+
+
+def reversals(values, step, min_share_of_range=0.0):
+    """How often the curve jumps one way and straight back: pairs of
+    consecutive epoch-to-epoch moves in opposite directions, each at least
+    `step` on the curve's scale (`to_scale`) and at least
+    `min_share_of_range` of the plot's height (raw units).
+
+    Args:
+        values: 1-D array.
+        step: float. Smallest move that counts, on the log scale for
+            positive curves.
+        min_share_of_range: float. Smallest move as a share of the
+            curve's range. Defaults to 0.
+
+    Returns:
+        `(count, rate)`: the number of reversals and that number per
+        interior epoch (0 for fewer than 3 points).
+    """
+    raw = stats.finite(values)
+    if len(raw) < 3:
+        return 0, 0.0
+    moves = np.diff(to_scale(raw))
+    raw_moves = np.abs(np.diff(raw))
+    spread = float(np.ptp(raw))
+    big = (np.abs(moves) >= step) & (raw_moves >= min_share_of_range * spread)
+    flips = big[1:] & big[:-1] & (moves[1:] * moves[:-1] < 0)
+    return int(flips.sum()), float(flips.sum()) / (len(raw) - 2)
+
+
+def jumps(values):
+    """Isolated upward jumps of one or two epochs that come back down.
+
+    For each candidate, `(index, width, log_jump, usual, share)`: the jump
+    above the higher of the points either side, on the log scale; the
+    usual epoch-to-epoch move (median absolute log change); and the jump
+    as a share of the plot's height. The last epoch is a candidate of
+    width 1 judged against the two epochs before it (it cannot come back
+    yet). Positive finite curves only; others give [].
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 4 or not finite_positive(values):
+        return []
+    logs = np.log(values)
+    usual = float(np.median(np.abs(np.diff(logs))))
+    spread = float(np.ptp(values))
+    out = []
+    n = len(values)
+    for i in range(1, n):
+        for width in (1, 2):
+            end = i + width
+            if end > n or (end == n and width == 2):
+                continue
+            peak = float(np.min(logs[i:end]))
+            if end < n:
+                ref = max(logs[i - 1], logs[end])
+                if logs[end] - logs[i - 1] > 0.5 * (peak - logs[i - 1]):
+                    continue  # no return to the level before
+            else:
+                ref = float(np.max(logs[max(0, i - 2):i]))
+            jump = peak - ref
+            if jump <= 0:
+                continue
+            height = math.exp(peak) - math.exp(ref)
+            share = height / spread if spread else 0.0
+            out.append((i, width, jump, usual, share))
+            break
+    return out

@@ -1,0 +1,234 @@
+"""Runs that once got the wrong story (issue 11), and LABELLING.md's
+definitions, each on a run that shows the pattern: generated histories,
+or a tiny real fit where the pattern comes from training itself."""
+
+import math
+
+import numpy as np
+import pytest
+
+import keras_curvewatch as kcw
+
+
+def _decay(n, start, end, tau):
+    t = np.arange(n, dtype=float)
+    return end + (start - end) * np.exp(-t / tau)
+
+
+def _noisy(values, rel, seed):
+    rng = np.random.default_rng(seed)
+    return np.asarray(values) * np.exp(rng.normal(0.0, rel, len(values)))
+
+
+def _advice(finding):
+    return (finding.message + " " + finding.suggestion).lower()
+
+
+def test_collapse_to_ln_k_after_chaotic_epochs_is_not_learning():
+    # A few wild epochs, then the network predicts a constant: the loss
+    # sits at ln 10 exactly and both accuracies at 1/10.
+    chaotic = [2.9, 7.5, 3.8, 12.0, 2.6]
+    loss = chaotic + [math.log(10)] * 25
+    acc = [0.11, 0.09, 0.12, 0.1, 0.1] + [0.1] * 25
+    report = kcw.analyze({"loss": loss, "val_loss": loss[1:] + [loss[-1]],
+                          "accuracy": acc, "val_accuracy": [0.1] * 30})
+    finding = report.get("not_learning")
+    assert finding is not None and finding.severity == "critical"
+    assert finding.top_cause == "learning_rate"
+    assert finding.evidence["chance_level_classes"] == 10
+    assert not report.has("metric_loss_mismatch")
+
+
+def test_real_fit_collapsed_by_a_huge_rate_is_not_learning():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 8)).astype("float32")
+    y = x[:, :3].argmax(axis=1)
+    model = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(3, activation="softmax")])
+    # Adam at 3.0: the loss jumps to hundreds, the ReLUs die, and the
+    # network predicts one constant distribution from then on.
+    model.compile(keras.optimizers.Adam(3.0),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=20,
+                        validation_split=0.2, verbose=0)
+    report = kcw.analyze(history)
+    finding = report.get("not_learning")
+    assert finding is not None, report.codes
+    assert finding.top_cause == "learning_rate"
+    assert finding.evidence["chance_level_classes"] == 3
+
+
+def test_chance_level_is_claimed_only_when_the_accuracy_agrees():
+    # A flat loss at 5.79 (= ln 328) with accuracy frozen at 0.64: not
+    # learning, but no "chance level of 328 classes".
+    loss = np.linspace(5.7939, 5.7912, 200)
+    report = kcw.analyze({"loss": loss, "accuracy": np.full(200, 0.6429)})
+    finding = report.get("not_learning")
+    assert finding is not None
+    assert "chance" not in finding.message
+    assert "chance_level_classes" not in finding.evidence
+
+
+def test_loss_unbounded_below_blames_loss_labels_or_activation():
+    n = 40
+    loss = -3e4 * (1 + np.arange(n)) ** 2.2
+    report = kcw.analyze({"loss": loss, "val_loss": 2.5 * loss})
+    finding = report.get("diverging")
+    assert finding is not None and finding.severity == "critical"
+    assert finding.top_cause in ("data_quality", "output_activation")
+    assert "unbounded below" in finding.message
+    assert not report.has("not_converged")
+    for f in report.findings:
+        assert "raise the learning rate" not in _advice(f)
+
+
+def test_real_fit_with_targets_outside_the_loss_domain_runs_away():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    # Binary cross-entropy on logits with targets of 0 and 5: -4x per
+    # positive sample, so the loss falls without bound.
+    y = (5.0 * (x[:, 0] > 0)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    history = model.fit(x, y, batch_size=32, epochs=15, verbose=0)
+    assert history.history["loss"][-1] < 0
+    report = kcw.analyze(history)
+    finding = report.get("diverging")
+    assert finding is not None, report.codes
+    assert "unbounded below" in finding.message
+    assert not report.has("not_converged")
+
+
+def test_val_loss_100x_train_with_val_accuracy_as_good_is_mismatch():
+    n = 30
+    loss = _noisy(_decay(n, 0.5, 0.01, 5), 0.02, 1)
+    val_loss = _noisy(np.full(n, 1.2), 0.03, 2)
+    acc = 1 - 0.2 * loss
+    val_acc = np.minimum(acc + 0.002, 1.0)
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss,
+                          "accuracy": acc, "val_accuracy": val_acc})
+    finding = report.get("metric_loss_mismatch")
+    assert finding is not None
+    assert finding.evidence["loss_ratio"] >= 10
+    assert not report.has("overfitting")
+    assert "dropout" not in _advice(finding)
+
+
+def test_val_accuracy_frozen_at_majority_share_is_class_imbalance():
+    n = 35
+    loss = _noisy(_decay(n, 0.8, 0.06, 3), 0.05, 3)
+    val_loss = _noisy(_decay(n, 0.78, 0.057, 3), 0.01, 4)
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss,
+                          "accuracy": np.full(n, 0.9866) + 0.001 * np.sin(
+                              np.arange(n)),
+                          "val_accuracy": np.full(n, 0.98661)})
+    finding = report.get("metric_loss_mismatch")
+    assert finding is not None and finding.rank >= 1
+    assert finding.top_cause == "class_imbalance"
+    assert "majority" in finding.message
+    for f in report.findings:
+        assert not _advice(f).startswith("halve the learning rate")
+
+
+def test_metric_frozen_while_loss_moves_is_mismatch():
+    n = 12
+    loss = _decay(n, 3.9, 1.9, 3)
+    report = kcw.analyze({"loss": loss, "accuracy": np.full(n, 0.00025)})
+    assert report.has("metric_loss_mismatch")
+
+
+def test_one_nan_epoch_then_recovery_is_not_the_end_of_learning():
+    loss = list(_decay(20, 1.2, 0.1, 5))
+    loss[8] = float("nan")
+    report = kcw.analyze({"loss": loss})
+    finding = report.get("nan_loss")
+    assert finding is not None
+    assert "nothing after that point was learned" not in finding.message
+    assert "recovered at epoch 9" in finding.message
+
+
+def test_nan_in_every_epoch_with_a_frozen_metric_is_not_learning():
+    nan = [float("nan")] * 10
+    report = kcw.analyze({"loss": nan, "mae": [2.6e34] + [0.9535] * 9})
+    assert report.has("nan_loss") and report.has("not_learning")
+    # Without a finite metric nothing shows more than the NaN itself.
+    report = kcw.analyze({"loss": nan, "mae": nan})
+    assert report.has("nan_loss") and not report.has("not_learning")
+
+
+def test_learning_rate_cut_without_effect_rules_the_rate_out():
+    # ReduceLROnPlateau cut the rate 1000x; the loss zig-zags on as before.
+    n = 40
+    t = np.arange(n)
+    loss = 0.6 * (1 + 0.15 * np.where(t % 2, 1, -1))
+    lr = np.where(t < 15, 1e-3, np.where(t < 25, 1e-4, 1e-6))
+    report = kcw.analyze({"loss": loss, "learning_rate": lr})
+    finding = report.get("train_oscillation")
+    assert finding is not None
+    assert finding.causes[-1][0] == "learning_rate"
+    assert "not the rate" in finding.causes[-1][1]
+    assert "halve the learning rate" not in finding.suggestion.lower()
+    assert finding.evidence["learning_rate_min"] == pytest.approx(1e-6)
+    assert finding.evidence["learning_rate_max"] == pytest.approx(1e-3)
+
+
+def test_learning_rate_cut_explains_the_drop_after_a_plateau():
+    n = 30
+    t = np.arange(n)
+    loss = np.where(t < 10, 2.3, 0.4 + 1.9 * np.exp(-(t - 10) / 2.0))
+    loss = _noisy(loss, 0.002, 5)
+    lr = np.where(t < 10, 1e-1, 1e-2)
+    report = kcw.analyze({"loss": loss, "learning_rate": lr})
+    finding = report.get("plateau_then_drop")
+    assert finding is not None
+    assert finding.top_cause == "learning_rate"
+    assert "explains" in finding.causes[0][1]
+
+
+def test_short_run_with_train_accuracy_near_one_is_overfitting():
+    n = 6
+    loss = np.array([0.6, 0.2, 0.08, 0.04, 0.02, 0.012])
+    val_loss = np.array([0.55, 0.45, 0.42, 0.41, 0.42, 0.41])
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss,
+                          "accuracy": [0.8, 0.93, 0.97, 0.99, 0.995, 0.998],
+                          "val_accuracy": [0.8, 0.84, 0.85, 0.85, 0.85,
+                                           0.85]})
+    assert report.has("overfitting")
+    assert not report.has("not_converged")
+
+
+def test_slow_straight_line_decline_is_not_converged():
+    n = 20
+    loss = _noisy(np.linspace(0.69, 0.36, n), 0.01, 6)
+    val_loss = _noisy(np.linspace(0.70, 0.40, n), 0.01, 7)
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss})
+    finding = report.get("not_converged")
+    assert finding is not None
+    assert finding.evidence["straight_line"] == 1.0
+
+
+def test_blip_at_the_floor_of_a_long_fall_is_no_spike():
+    # 0.015 -> 0.05 -> 0.015 on a curve that fell from 2.3: invisible on
+    # a plot of the run, so not a loss_spike.
+    loss = _noisy(_decay(40, 2.3, 0.015, 4), 0.02, 8)
+    loss[30] = 0.05
+    report = kcw.analyze({"loss": loss})
+    assert not report.has("loss_spike")
+
+
+def test_isolated_visible_jump_is_a_spike():
+    loss = _noisy(_decay(30, 1.0, 0.3, 6), 0.02, 9)
+    val = _noisy(_decay(30, 1.0, 0.35, 6), 0.02, 10)
+    val[15] = 1.4
+    report = kcw.analyze({"loss": loss, "val_loss": val})
+    finding = report.get("loss_spike")
+    assert finding is not None and finding.epoch == 15
