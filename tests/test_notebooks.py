@@ -155,3 +155,30 @@ def test_compare_runs_notebook(tmp_path, monkeypatch):
     assert 'class="curvewatch-report"' in html
     # The sequences carry signal that kNN sees: no weak_signal.
     assert 'data-code="weak_signal"' not in html
+
+
+def test_stop_on_sweep_notebook(tmp_path, monkeypatch):
+    notebook = nbformat.read(NOTEBOOKS / "05_stop_on_sweep.ipynb",
+                             as_version=4)
+    execute(notebook, tmp_path, monkeypatch)
+    for cell in notebook.cells:
+        for output in _outputs(cell, "error"):
+            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    sweep = _cell_containing(notebook, "for optimizer, rate in sweep")
+    text = "".join(o.get("text", "") for o in _outputs(sweep, "stream"))
+    rows = {tuple(line.split()[:2]): line.split()[2:]
+            for line in text.splitlines()[1:] if line.startswith(("adam",
+                                                                  "sgd"))}
+    # The healthy runs train to the end; the NaN run is stopped early.
+    assert rows[("adam", "0.01")] == ["12", "-"], text
+    assert rows[("sgd", "0.5")] == ["12", "-"], text
+    assert int(rows[("sgd", "30")][0]) < 12 and rows[("sgd", "30")][1] in (
+        "nan_loss", "diverging"), text
+    assert "epochs saved:" in text
+    stopped = _cell_containing(notebook, 'report = reports[("sgd", 30.0)]')
+    assert "'reason'" in "".join(
+        o.get("data", {}).get("text/plain", "")
+        for o in _outputs(stopped, "execute_result"))
+    full = _cell_containing(notebook, "print(report)")
+    printed = "".join(o.get("text", "") for o in _outputs(full, "stream"))
+    assert "stopped training after epoch" in printed, printed

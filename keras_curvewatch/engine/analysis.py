@@ -29,6 +29,7 @@ def analyze(
     model=None,
     batch_losses=None,
     steps_per_epoch=None,
+    class_counts=None,
 ):
     """Diagnoses a training run: what is wrong with its curves, why, what
     to do, and which epoch to keep.
@@ -52,6 +53,9 @@ def analyze(
             order, for the per-batch diagnoses. Defaults to `None`.
         steps_per_epoch: int. Batches per epoch; inferred from `n_train`
             and `batch_size` when both are given. Defaults to `None`.
+        class_counts: sequence of int. Training samples per class, e.g.
+            `np.bincount(y_train)`; imbalanced classes get `class_weight`
+            advice. Defaults to `None`.
 
     Returns:
         A `Report`: `report.headline` (the bottom line),
@@ -90,7 +94,7 @@ def analyze(
     context = build_context(
         curves, batch_size=batch_size, n_train=n_train, n_val=n_val,
         n_params=n_params, layers=layers, model=model,
-        steps_per_epoch=steps_per_epoch)
+        steps_per_epoch=steps_per_epoch, class_counts=class_counts)
     session = DiagnosisSession(source=curves.source)
     return session.analyze(curves, context, batch_losses=batch_losses)
 

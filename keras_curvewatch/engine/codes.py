@@ -238,6 +238,16 @@ for _code in (
          "the model's validation error is worse than a nearest-neighbours "
          "classifier's on the same inputs: a training problem, not a data "
          "problem"),
+    # Acting on findings (issue 17): CurveWatch's live label counts of the
+    # two sides of the split, and a plateau that a frozen base explains.
+    Code("split_mismatch", BATCH, (WARNING, CRITICAL),
+         "the training and validation batches hold different classes "
+         "(live label counts, epoch 0): validation_split took the last, "
+         "class-sorted samples; critical when a class is missing on one "
+         "side"),
+    Code("underfitting", CURVE, (WARNING,),
+         "with a frozen base: the training accuracy levelled off below 0.8 "
+         "(unfreeze the top block, with a rate 10x lower)"),
 ):
     register(_code)
 del _code

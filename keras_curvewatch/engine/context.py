@@ -30,6 +30,13 @@ class RunContext:
         optimizer: str or None. The optimizer's class name, e.g. `"SGD"`.
         validation_split: float or None. The `validation_split` passed to
             `fit`, if known.
+        class_counts: tuple of int or None. Training labels per class
+            (from `analyze(class_counts=...)` or CurveWatch's live count).
+        frozen_base: dict or None. A non-trainable block holding most of
+            the parameters, with a trainable head (see
+            `preflight.frozen.describe_frozen`).
+        unfrozen_base: dict or None. A nested model holding most of the
+            parameters, all of them trainable (a full fine-tune).
         known_from: dict of str to str. Where each value came from
             (`"argument"`, `"model"`, `"inferred"`), for messages.
         metric_directions: dict of str to str. `"min"` or `"max"` for the
@@ -45,6 +52,9 @@ class RunContext:
     learning_rate: float = None
     optimizer: str = None
     validation_split: float = None
+    class_counts: tuple = None
+    frozen_base: dict = None
+    unfrozen_base: dict = None
     known_from: dict = dataclasses.field(default_factory=dict)
     metric_directions: dict = dataclasses.field(default_factory=dict)
 
@@ -78,6 +88,13 @@ class RunContext:
                 )
             object.__setattr__(self, "validation_split", split)
         object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
+        if self.class_counts is not None:
+            counts = tuple(int(c) for c in self.class_counts)
+            if any(c < 0 for c in counts):
+                raise ConfigError(
+                    "class_counts must be non-negative integers. Received "
+                    f"class_counts={self.class_counts!r}.")
+            object.__setattr__(self, "class_counts", counts)
 
     @property
     def recurrent(self):
@@ -100,4 +117,6 @@ class RunContext:
     def to_dict(self):
         data = dataclasses.asdict(self)
         data["layers"] = list(self.layers)
+        if self.class_counts is not None:
+            data["class_counts"] = list(self.class_counts)
         return data

@@ -22,6 +22,7 @@ from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
 from keras_curvewatch.engine.rules import merge_findings
 from keras_curvewatch.engine.rules import run_rules
+from keras_curvewatch.engine.rules.finetune import advise
 from keras_curvewatch.engine.series import describe_series
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
@@ -40,10 +41,11 @@ _SHORT_NOTE = (
 
 def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
                   n_params=None, layers=None, model=None,
-                  steps_per_epoch=None, validation_split=None):
+                  steps_per_epoch=None, validation_split=None,
+                  class_counts=None):
     """Combines arguments, the model and the curves into a `RunContext`."""
     known_from, directions = {}, {}
-    optimizer = learning_rate = None
+    optimizer = learning_rate = frozen_base = unfrozen_base = None
     if model is not None:
         from keras_curvewatch.preflight.model_info import describe_model
 
@@ -57,6 +59,12 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
         optimizer = info.get("optimizer")
         learning_rate = info.get("learning_rate")
         directions = dict(info.get("metric_directions") or {})
+        if info.get("built"):
+            from keras_curvewatch.preflight.frozen import describe_frozen
+
+            frozen = describe_frozen(model)
+            frozen_base = frozen["frozen_base"]
+            unfrozen_base = frozen["unfrozen_base"]
     if learning_rate is None and "learning_rate" in curves:
         lr = stats.finite(curves.get("learning_rate"))
         if len(lr):
@@ -88,6 +96,9 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
         learning_rate=learning_rate,
         optimizer=optimizer,
         validation_split=validation_split,
+        class_counts=class_counts,
+        frozen_base=frozen_base,
+        unfrozen_base=unfrozen_base,
         known_from=known_from,
         metric_directions=directions,
     )
@@ -204,10 +215,12 @@ def _run_views(curves, names, gaps, series, context, batch, best_epoch):
     """
     def run(view, view_names, view_series):
         loss, val_loss, metric, val_metric = pick_curves(view_names)
-        return run_rules(RuleInput(
+        inp = RuleInput(
             curves=view, series=view_series, context=context, batch=batch,
             loss=loss, val_loss=val_loss, metric=metric,
-            val_metric=val_metric, best_epoch=best_epoch))
+            val_metric=val_metric, best_epoch=best_epoch)
+        # The model's part of the story (frozen base, class weights).
+        return advise(run_rules(inp), inp)
 
     if not gaps:
         return run(curves, names, series)

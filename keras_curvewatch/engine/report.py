@@ -37,6 +37,9 @@ class Report:
             learning-rate control): `epoch`, `old`, `new`, `reason`,
             `evidence`.
         batch: dict. Per-batch statistics, when per-batch losses were seen.
+        stopped: dict or None. Why `CurveWatch(stop_on=...)` stopped the
+            run: `epoch`, `reason`, `code`, `severity`, `message`,
+            `restored_epoch`. None when it was not stopped.
         cleared: list of dict. Findings warned while training ran that
             the final diagnosis no longer holds: `code`, `severity`,
             `warned_epoch`, `cleared_epoch` (the first epoch whose
@@ -61,6 +64,7 @@ class Report:
     source: str = ""
     actions: list = dataclasses.field(default_factory=list)
     batch: dict = dataclasses.field(default_factory=dict)
+    stopped: dict = None
     cleared: list = dataclasses.field(default_factory=list)
     best_epoch_curve: str = None
     best_epoch_reason: str = ""
@@ -119,6 +123,7 @@ class Report:
             "notes": list(self.notes),
             "actions": _jsonable(self.actions),
             "batch": _jsonable(self.batch),
+            "stopped": _jsonable(self.stopped),
             "cleared": _jsonable(self.cleared),
         }
 
@@ -158,6 +163,7 @@ class Report:
             source=data.get("source", ""),
             actions=_unjsonable(data.get("actions", [])),
             batch=_unjsonable(data.get("batch", {})),
+            stopped=_unjsonable(data.get("stopped")),
             cleared=[dict(c) for c in data.get("cleared", [])],
             best_epoch_curve=data.get("best_epoch_curve",
                                       data.get("monitor")),

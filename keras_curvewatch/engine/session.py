@@ -138,7 +138,8 @@ class DiagnosisSession:
                 report.notes.append(note)
         return self.merge(report, extra)
 
-    def report(self, model=None, steps_per_epoch=None, extra=()):
+    def report(self, model=None, steps_per_epoch=None, extra=(),
+               class_counts=None):
         """The report on the epochs added so far.
 
         Args:
@@ -146,6 +147,7 @@ class DiagnosisSession:
                 layers and the optimizer.
             steps_per_epoch: int or None. Batches per epoch.
             extra: iterable of `Finding` from other sources.
+            class_counts: list of int or None. Training labels per class.
 
         Returns:
             `Report`.
@@ -169,6 +171,7 @@ class DiagnosisSession:
             model=model,
             steps_per_epoch=steps_per_epoch or measured.get(
                 "steps_per_epoch"),
+            class_counts=class_counts,
         )
         return self.analyze(curves, context, batch_losses, extra)
 

@@ -19,14 +19,18 @@ from keras_curvewatch.engine import arguments
 from keras_curvewatch.live.cadence import DiagnosisCadence
 from keras_curvewatch.control.inputs import segment_curves
 from keras_curvewatch.engine.diagnosis import diagnose
+from keras_curvewatch.engine.findings import sort_findings
+from keras_curvewatch.engine.rules.split import blame_split
 from keras_curvewatch.engine.floats import to_float
 from keras_curvewatch.engine.session import MAX_BATCH_LOSSES  # noqa: F401
 from keras_curvewatch.engine.session import DiagnosisSession
 from keras_curvewatch.errors import ConfigError
+from keras_curvewatch.live import label_counts
 from keras_curvewatch.live import loss_tap
 from keras_curvewatch.live import state as callback_state
 from keras_curvewatch.live.distributed import is_chief
 from keras_curvewatch.live.monitor import MonitorCheck
+from keras_curvewatch.live.stopping import Stopper
 from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
 from keras_curvewatch.live.warning_types import debug_requested
@@ -103,6 +107,16 @@ class CurveWatch(keras.callbacks.Callback):
             `report.actions` and the rate in the `learning_rate` log.
             `True` uses `LRControl()`; see its docstring for every knob.
             Defaults to `False`.
+        stop_on: str or list of str. Stop training when one of these
+            finding codes turns critical: codes such as `"nan_loss"`,
+            `"chance_level"` (after 8 epochs, 4 in a row at chance: a
+            constant loss at chance, or a constant prediction), or the
+            preset `"hopeless"` (`nan_loss`, `diverging`, `not_learning`
+            after 8 epochs, `chance_level`). The reason is kept in
+            `report.stopped`. Defaults to `()`: never stop.
+        restore_best: bool. When `stop_on` stops the run, restore the
+            weights of the recommended epoch (`report.best_epoch`), kept
+            on the host as the run goes. Defaults to `False`.
         signal_check: `(x, y)` or None. At train end, run
             `keras_curvewatch.signal_check` on these arrays with the final
             validation error (`weak_signal`, `model_below_knn`); once, never
@@ -125,13 +139,16 @@ class CurveWatch(keras.callbacks.Callback):
 
     # Live learning-rate control.
     watch = keras_curvewatch.CurveWatch(lr_control=True)
+
+    # Stop hopeless runs of a sweep or a Keras Tuner search.
+    watch = keras_curvewatch.CurveWatch(stop_on="hopeless", restore_best=True)
     ```
     """
 
     def __init__(self, batch_size=None, n_train=None, n_val=None,
                  warn="warnings", per_batch=True, backup_dir=None,
                  display=True, lr_control=False, signal_check=None,
-                 log_batch_stats=False):
+                 log_batch_stats=False, stop_on=(), restore_best=False):
         super().__init__()
         from keras_curvewatch.control.controller import LRController
         from keras_curvewatch.control.controller import as_control
@@ -165,6 +182,7 @@ class CurveWatch(keras.callbacks.Callback):
         self._accumulator = None
         self._live = None
         self._cadence = DiagnosisCadence()
+        self._stopper = Stopper(stop_on, restore_best)
         self._reset()
 
     def _reset(self):
@@ -179,6 +197,8 @@ class CurveWatch(keras.callbacks.Callback):
         self._session.reset()
         self._notifier.reset()
         self._cadence.start()
+        self._stopper.reset()
+        self._labels_read, self._label_counts, self._split = False, None, []
 
     @property
     def history(self):
@@ -303,11 +323,16 @@ class CurveWatch(keras.callbacks.Callback):
                     entry[key] = value
                     if self.log_batch_stats:  # Else kept off the progbar.
                         logs[key] = value
+        if not self._labels_read and self._accumulator is not None:
+            self._labels_read = True
+            self._label_counts, self._split = label_counts.read_first_epoch(
+                self._accumulator)
         self._session.add_epoch(epoch, entry, batch_losses,
                                 self._measured(batch_stats))
-        # The learning-rate control reads a fresh report at every epoch;
-        # otherwise the cadence decides (see cadence.py).
-        if self._lr is not None or self._cadence.due(self.history, entry):
+        # The learning-rate control and stop_on read a fresh report at every
+        # epoch; otherwise the cadence decides (see cadence.py).
+        if (self._lr is not None or self._stopper.active
+                or self._cadence.due(self.history, entry)):
             with self._cadence.timed():
                 self._diagnose_and_notify(epoch, logs)
         if self._chief and self.backup_dir is not None:
@@ -315,6 +340,8 @@ class CurveWatch(keras.callbacks.Callback):
 
     def _diagnose_and_notify(self, epoch, logs):
         self.report = self._control(epoch, logs, self._diagnose())
+        self._stopper.on_epoch_end(self.model, epoch, self.report,
+                                   self.history, self._label_counts)
         if self._chief:
             raised = self._notifier.notify(
                 self._session.live_findings(self.report),
@@ -380,8 +407,14 @@ class CurveWatch(keras.callbacks.Callback):
         }
 
     def _diagnose(self):
-        return self._session.report(
-            model=self.model, steps_per_epoch=(self.params or {}).get("steps"))
+        report = self._session.report(
+            model=self.model, steps_per_epoch=(self.params or {}).get("steps"),
+            extra=self._split,
+            class_counts=(self._label_counts or {}).get("train"))
+        # The split mismatch is the first cause of every curve finding.
+        report.findings = sort_findings(blame_split(report.findings,
+                                                    self._split))
+        return report
 
     def _disable(self, error):
         self.disabled = True

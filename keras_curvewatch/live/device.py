@@ -115,6 +115,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
         # CPU step) and XLA runs the full update every batch. `install`
         # sizes the ring to the epoch when it can.
         self.fold_in_graph = True
+        # The `LabelCounter` fed by the same tap, or None (not classifying).
+        self.labels = None
 
     def update_state(self, losses, batch_sizes, write_ring=True):
         """Adds consecutive batches; traced into the train step.
@@ -289,6 +291,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
         # by `stats` and `count`) are ever read.
         self.stats.assign(INITIAL_STATS)
         self.count.assign(0.0)
+        if self.labels is not None:
+            self.labels.clear()
 
     def result(self):
         return {}

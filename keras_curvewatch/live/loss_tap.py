@@ -13,10 +13,13 @@ compiled train step, for every batch whatever `steps_per_execution` is.
   from the first replica.
 - The tap picks the accumulator's cheapest update path for the backend and
   the compiled step (see `keras_curvewatch.live.device`).
+- For a classification model, the batch's labels are counted per class
+  (`keras_curvewatch.live.label_counts`), training and validation apart.
 - An error while tracing or running the tap is stored on the accumulator
   (`trace_error`) instead of being raised: it never breaks training.
 """
 
+import contextlib
 import math
 
 import keras
@@ -24,6 +27,8 @@ from keras import ops
 
 from keras_curvewatch.live.device import RING_CAPACITY
 from keras_curvewatch.live.device import BatchLossAccumulator
+from keras_curvewatch.live.label_counts import LabelCounter
+from keras_curvewatch.live.label_counts import label_kind
 
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
@@ -122,11 +127,17 @@ def install(model, capacity=None, steps=None):
     if capacity is None:
         capacity = _capacity_for(steps)
     strategy = getattr(model, "distribute_strategy", None)
-    if keras.backend.backend() == "tensorflow" and strategy is not None:
-        with strategy.scope():
-            accumulator = BatchLossAccumulator(capacity)
-    else:
+    try:
+        kind, n_classes = label_kind(model)
+    except Exception:  # An unusual model is simply not counted.
+        kind, n_classes = None, 0
+    scope = (strategy.scope() if keras.backend.backend() == "tensorflow"
+             and strategy is not None else contextlib.nullcontext())
+    with scope:
         accumulator = BatchLossAccumulator(capacity)
+        if kind is not None:
+            accumulator.labels = LabelCounter(kind, n_classes)
+    labels = accumulator.labels
     accumulator.fold_in_graph = not steps or steps > accumulator.capacity
     original = model.compute_loss
     passes_training = getattr(model, "_compute_loss_has_training_arg", True)
@@ -157,6 +168,8 @@ def install(model, capacity=None, steps=None):
                                              ops.reshape(global_size, (1,)))
                 else:
                     accumulator.count_validation(global_size)
+                if labels is not None and _first_tensor(y) is not None:
+                    labels.add(_first_tensor(y), training)
             except Exception as error:  # Never break training.
                 accumulator.trace_error = error
         return loss
@@ -167,6 +180,8 @@ def install(model, capacity=None, steps=None):
     model._compute_loss_has_training_arg = True
     model.compute_loss = compute_loss
     model._metrics.append(accumulator)
+    if labels is not None:
+        model._metrics.append(labels)
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
     return accumulator

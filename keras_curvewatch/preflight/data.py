@@ -147,13 +147,24 @@ def class_imbalance(labels, values):
                  "classes with few samples are learnt late and noisily."),
             ]),
             suggestion=(
-                "Pass class_weight to fit() (or resample the data), track "
+                f"Pass class_weight={_class_weight_text(counts, values)} to "
+                "fit() "
+                "(or resample the data), track "
                 "a per-class metric such as keras.metrics.AUC or recall "
                 "instead of accuracy, and compare loss and val_loss only "
                 "when both are weighted the same way."
             ),
         )
     ]
+
+
+def _class_weight_text(counts, values):
+    """The balanced `class_weight` dict, keyed by label, as code."""
+    from keras_curvewatch.engine.rules.finetune import class_weights
+
+    items = ", ".join(f"{values[k]}: {fmt(v)}"
+                      for k, v in class_weights(counts).items())
+    return "{" + items + "}"
 
 
 def unscaled_inputs(x, name="x", image=False):

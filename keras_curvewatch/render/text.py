@@ -25,10 +25,11 @@ def render_text(report, max_evidence=6):
     """
     lines = _opening(report)
     context = {k: v for k, v in report.context.items()
-               if v not in (None, (), [], {}) and k != "known_from"}
+               if v not in (None, (), [], {}) and k != "known_from"
+               and not isinstance(v, dict)}
     if context:
         shown = ", ".join(
-            f"{k}={_num(v) if not isinstance(v, (list, tuple)) else '/'.join(v)}"
+            f"{k}={_num(v)}"
             for k, v in context.items()
         )
         lines.append(f"Context: {shown}")
