@@ -122,28 +122,3 @@ def test_jax_data_parallel_over_two_devices_gives_global_statistics():
     kernel = distributed[0].model.trainable_variables[0].value
     assert len(kernel.sharding.device_set) == 2  # replicated on both
     _check_global(single, distributed)
-
-
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute test")
-def test_mirrored_strategy_counts_labels_over_both_replicas():
-    import tensorflow as tf
-
-    if _two_tf_cpus() < 2:
-        pytest.skip("TensorFlow started before this file could split the "
-                    "CPU; run this file in its own process.")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N_SAMPLES, 4)).astype("float32")
-    y = np.sort(rng.integers(0, 3, size=N_SAMPLES))  # class-sorted
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        model = keras.Sequential([keras.Input((4,)),
-                                  keras.layers.Dense(3, activation="softmax")])
-        model.compile("adam", "sparse_categorical_crossentropy")
-    watch = CurveWatch(display=False, warn=lambda finding: None)
-    model.fit(x, y, batch_size=BATCH, epochs=1, validation_split=0.3,
-              verbose=0, callbacks=[watch])
-    assert not watch.disabled, watch.error
-    split_at = int(N_SAMPLES * 0.7)
-    assert watch.report.context["class_counts"] == list(
-        np.bincount(y[:split_at], minlength=3))
-    assert watch.report.has("split_mismatch")
