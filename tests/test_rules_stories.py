@@ -232,3 +232,21 @@ def test_isolated_visible_jump_is_a_spike():
     report = kcw.analyze({"loss": loss, "val_loss": val})
     finding = report.get("loss_spike")
     assert finding is not None and finding.epoch == 15
+
+
+def test_context_line_shows_the_logged_rates_whole_range():
+    """A logged ReduceLROnPlateau cut is in the context line, not only the
+    first rate (issue 11, part 3)."""
+    rates = [1e-2] * 5 + [1e-3] * 3 + [1e-5] * 2
+    report = kcw.analyze({
+        "loss": [1, .8, .7, .65, .62, .61, .6, .6, .6, .6],
+        "val_loss": [1.1, .9, .8, .75, .74, .74, .74, .74, .74, .74],
+        "lr": rates})
+    (line,) = [l for l in str(report).splitlines()
+               if l.startswith("Context")]
+    assert "learning_rate=0.01 (logged: 0.01 -> 1e-05" in line
+    assert "range 1e-05-0.01" in line
+    steady = kcw.analyze({"loss": [1, .8, .7, .65, .62, .61],
+                          "lr": [1e-3] * 6})
+    assert "logged:" not in str(steady)
+    assert kcw.Report.from_json(report.to_json()) == report

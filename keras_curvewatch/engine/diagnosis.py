@@ -186,11 +186,26 @@ def _diagnose(curves, context, batch_losses=None):
         best_epoch_curve=best.curve if best is not None else None,
         best_epoch_reason=best.reason if best is not None else "",
         n_epochs=curves.n_epochs,
-        context=context.to_dict(),
+        context=_context_dict(context, curves),
         notes=notes,
         source=curves.source,
         batch=report_batch,
     )
+
+
+def _context_dict(context, curves):
+    """The context as a dict, with the logged learning rate's whole course
+    (`learning_rate_logged`: first, last, lowest, highest) when it changed:
+    its first value alone hides a ReduceLROnPlateau that already cut it."""
+    out = context.to_dict()
+    if "learning_rate" in curves:
+        rates = stats.finite(curves.get("learning_rate"))
+        if len(rates) and float(rates.max()) > float(rates.min()) * (
+                1 + 1e-6):
+            out["learning_rate_logged"] = [
+                float(rates[0]), float(rates[-1]), float(rates.min()),
+                float(rates.max())]
+    return out
 
 
 def _describe(curves, names, gaps, context):

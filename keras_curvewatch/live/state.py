@@ -23,19 +23,25 @@ BACKUP_METADATA_FILE = "training_metadata.json"
 BACKUP_WEIGHTS_FILE = "latest.weights.h5"
 
 
-def save_state(backup_dir, state):
-    """Writes `state`, a JSON-ready dict, to `backup_dir` atomically."""
+def _write_atomically(backup_dir, name, mode, write):
+    """Writes file `name` in `backup_dir` through `write(file)`: to a
+    temporary file in the same folder, then renamed over the old one."""
     os.makedirs(backup_dir, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=backup_dir,
-                                    prefix=".curvewatch_state.")
+    handle, temp = tempfile.mkstemp(dir=backup_dir, prefix=f".{name}.")
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(state, f)
-        os.replace(temp, os.path.join(backup_dir, STATE_FILE))
+        with os.fdopen(handle, mode) as f:
+            write(f)
+        os.replace(temp, os.path.join(backup_dir, name))
     except BaseException:
         if os.path.exists(temp):
             os.remove(temp)
         raise
+
+
+def save_state(backup_dir, state):
+    """Writes `state`, a JSON-ready dict, to `backup_dir` atomically."""
+    _write_atomically(backup_dir, STATE_FILE, "w",
+                      lambda f: json.dump(state, f))
 
 
 def load_state(backup_dir):
@@ -90,17 +96,8 @@ def save_snapshots(backup_dir, snapshots):
         for j, values in enumerate(optimizers):
             for i, value in enumerate(values):
                 arrays[f"{name}.o{j}.{i}"] = value
-    os.makedirs(backup_dir, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=backup_dir,
-                                    prefix=".curvewatch_snapshots.")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(temp, os.path.join(backup_dir, SNAPSHOT_FILE))
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    _write_atomically(backup_dir, SNAPSHOT_FILE, "wb",
+                      lambda f: np.savez(f, **arrays))
 
 
 def load_snapshots(backup_dir):

@@ -25,11 +25,13 @@ def render_text(report, max_evidence=6):
     """
     lines = _opening(report)
     context = {k: v for k, v in report.context.items()
-               if v not in (None, (), [], {}) and k != "known_from"
+               if v not in (None, (), [], {})
+               and k not in ("known_from", "learning_rate_logged")
                and not isinstance(v, dict)}
     if context:
         shown = ", ".join(
-            f"{k}={_num(v)}"
+            f"{k}={_num(v)}" + (_rate_range(report) if k == "learning_rate"
+                                else "")
             for k, v in context.items()
         )
         lines.append(f"Context: {shown}")
@@ -66,6 +68,18 @@ def render_text(report, max_evidence=6):
         for note in report.notes:
             lines.append(f"  - {note}")
     return "\n".join(lines)
+
+
+def _rate_range(report):
+    """" (logged: 0.01 -> 1e-05, range 1e-05-0.01)" when the run logged a
+    learning rate that changed, else "": the first value alone hides a
+    ReduceLROnPlateau that already cut it."""
+    logged = report.context.get("learning_rate_logged")
+    if not logged:
+        return ""
+    first, last, low, high = logged
+    return (f" (logged: {_num(first)} -> {_num(last)}, range "
+            f"{_num(low)}-{_num(high)})")
 
 
 def _opening(report):
