@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_curvewatch.engine.analysis import analyze
-from keras_curvewatch.control.policy import ACTIONS
+from keras_curvewatch.control.types import ACTIONS
 from keras_curvewatch.control.policy import ControlState
 from keras_curvewatch.control.policy import LRControl
 from keras_curvewatch.control.policy import NOISE_BAND_SIGMAS
@@ -565,3 +565,12 @@ def test_a_climb_far_beyond_the_noise_is_signal_even_with_batch_noise():
                           findings=lambda e: noisy)
     assert any(d.action == "reduce" and d.reason == "plateau"
                for d in decisions)
+
+
+def test_decision_default_evidence_is_not_a_shared_mutable_dict():
+    from keras_curvewatch.control.types import Decision
+
+    first, second = Decision(), Decision()
+    with pytest.raises(TypeError):
+        first.evidence["x"] = 1.0
+    assert dict(second.evidence) == {}

@@ -270,7 +270,7 @@ class LRController:
 def _stop_finding(epoch, decision):
     return Finding(
         code=decision.reason, severity=CRITICAL, message=decision.message,
-        series="loss", epoch=epoch, evidence=decision.evidence,
+        series="loss", epoch=epoch, evidence=dict(decision.evidence),
         causes=(("learning_rate", "the loss broke again after lowering the "
                  "rate and rolling back."),
                 ("data_quality", "NaN/inf or extreme values in a batch break "

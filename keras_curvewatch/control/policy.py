@@ -22,7 +22,6 @@ from keras_curvewatch.control.rollback import ROLLBACK_MONITOR_RATIO  # noqa
 from keras_curvewatch.control.rollback import ROLLBACK_MONITOR_SIGMAS  # noqa
 from keras_curvewatch.control.rollback import rollback
 from keras_curvewatch.control.rollback import rollback_trigger
-from keras_curvewatch.control.types import ACTIONS  # noqa: F401
 from keras_curvewatch.control.types import ControlState  # noqa: F401
 from keras_curvewatch.control.types import Decision
 from keras_curvewatch.control.types import KEEP

@@ -4,6 +4,7 @@ This module imports neither keras nor tensorflow.
 """
 
 import math
+import types
 from typing import NamedTuple
 
 NONE = "none"
@@ -86,5 +87,7 @@ class Decision(NamedTuple):
     old_lr: float = math.nan
     new_lr: float = None
     reason: str = ""
-    evidence: dict = {}
+    # Read-only: a NamedTuple's default is one object shared by every
+    # instance, so it must not be a dict anyone could change.
+    evidence: dict = types.MappingProxyType({})
     message: str = ""
