@@ -209,7 +209,7 @@ def _judge_against_n_val(inp, expected, vl, tl, large, evidence):
         `small_validation_set`), else `(None, cause_size)` for a
         `val_fluctuation` finding.
     """
-    name, observed, explained, unit = expected
+    _, observed, explained, unit = expected
     ratio = observed / explained if explained > 0 else float("inf")
     evidence.update({"observed_noise": observed,
                      "explained_by_n_val": explained,
