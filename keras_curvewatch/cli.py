@@ -51,6 +51,15 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    _add_analyze(sub)
+    _add_compare(sub)
+    _add_lint(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _add_analyze(sub):
+    """Adds the `analyze` command: one run, diagnosed."""
     analyze = sub.add_parser(
         "analyze",
         help="analyse a CSVLogger file, a JSON History dump or a "
@@ -81,6 +90,9 @@ def build_parser():
         "(default: critical)",
     )
 
+
+def _add_compare(sub):
+    """Adds the `compare` command: several runs side by side."""
     compare = sub.add_parser(
         "compare",
         help="compare runs (CSVLogger files, JSON dumps, TensorBoard "
@@ -94,6 +106,9 @@ def build_parser():
     compare.add_argument(
         "--output", "-o", help="write the comparison here instead of stdout")
 
+
+def _add_lint(sub):
+    """Adds the `lint` command: a saved model, checked."""
     lint = sub.add_parser("lint", help="lint a saved .keras model")
     lint.add_argument("path", help="a .keras model file")
     lint.add_argument("--format", choices=("text", "json"), default="text")
@@ -102,6 +117,9 @@ def build_parser():
         default="critical",
     )
 
+
+def _add_demo(sub):
+    """Adds the `demo` command: a small noisy fit, diagnosed."""
     demo = sub.add_parser(
         "demo",
         help="train a small LSTM on 98 generated sequences (batch 4) and "
@@ -110,7 +128,6 @@ def build_parser():
     demo.add_argument("--epochs", type=_positive_int, default=30)
     demo.add_argument("--batch-size", type=_positive_int, default=4)
     demo.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def _exit_code(report, fail_on):

@@ -44,27 +44,10 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
                   steps_per_epoch=None, validation_split=None,
                   class_counts=None):
     """Combines arguments, the model and the curves into a `RunContext`."""
-    known_from, directions = {}, {}
-    optimizer = learning_rate = frozen_base = unfrozen_base = None
-    if model is not None:
-        from keras_curvewatch.preflight.model_info import describe_model
-
-        info = describe_model(model)
-        if n_params is None and info.get("n_params") is not None:
-            n_params = info["n_params"]
-            known_from["n_params"] = "model"
-        if layers is None and info.get("layers"):
-            layers = info["layers"]
-            known_from["layers"] = "model"
-        optimizer = info.get("optimizer")
-        learning_rate = info.get("learning_rate")
-        directions = dict(info.get("metric_directions") or {})
-        if info.get("built"):
-            from keras_curvewatch.preflight.frozen import describe_frozen
-
-            frozen = describe_frozen(model)
-            frozen_base = frozen["frozen_base"]
-            unfrozen_base = frozen["unfrozen_base"]
+    known_from = {}
+    n_params, layers, facts = _model_facts(model, n_params, layers,
+                                           known_from)
+    learning_rate = facts["learning_rate"]
     if learning_rate is None and "learning_rate" in curves:
         lr = stats.finite(curves.get("learning_rate"))
         if len(lr):
@@ -94,14 +77,48 @@ def build_context(curves, *, batch_size=None, n_train=None, n_val=None,
         layers=tuple(layers or ()),
         steps_per_epoch=steps_per_epoch,
         learning_rate=learning_rate,
-        optimizer=optimizer,
+        optimizer=facts["optimizer"],
         validation_split=validation_split,
         class_counts=class_counts,
-        frozen_base=frozen_base,
-        unfrozen_base=unfrozen_base,
+        frozen_base=facts["frozen_base"],
+        unfrozen_base=facts["unfrozen_base"],
         known_from=known_from,
-        metric_directions=directions,
+        metric_directions=facts["metric_directions"],
     )
+
+
+def _model_facts(model, n_params, layers, known_from):
+    """What the model tells: its parameter count and layers where the
+    arguments left them out (recorded in `known_from`), its optimizer,
+    learning rate, metric directions and frozen base.
+
+    Returns:
+        `(n_params, layers, facts)`, facts a dict of `RunContext` fields.
+    """
+    facts = {"optimizer": None, "learning_rate": None,
+             "frozen_base": None, "unfrozen_base": None,
+             "metric_directions": {}}
+    if model is None:
+        return n_params, layers, facts
+    from keras_curvewatch.preflight.model_info import describe_model
+
+    info = describe_model(model)
+    if n_params is None and info.get("n_params") is not None:
+        n_params = info["n_params"]
+        known_from["n_params"] = "model"
+    if layers is None and info.get("layers"):
+        layers = info["layers"]
+        known_from["layers"] = "model"
+    facts["optimizer"] = info.get("optimizer")
+    facts["learning_rate"] = info.get("learning_rate")
+    facts["metric_directions"] = dict(info.get("metric_directions") or {})
+    if info.get("built"):
+        from keras_curvewatch.preflight.frozen import describe_frozen
+
+        frozen = describe_frozen(model)
+        facts["frozen_base"] = frozen["frozen_base"]
+        facts["unfrozen_base"] = frozen["unfrozen_base"]
+    return n_params, layers, facts
 
 
 def _as_losses(batch_losses):

@@ -170,6 +170,29 @@ def read_csvlogger(text, source):
         raise InputError(f"{source} is empty; expected a CSVLogger file.")
     separator = sniff_separator(lines[0][1], source)
     notes = []
+    header_line, names, rows = _read_rows(lines, separator, source, notes)
+    if not rows:
+        raise InputError(
+            f"{source}: the header (line {header_line}) names columns {names} "
+            "but no rows follow: no epochs were logged (was training stopped "
+            "before the first epoch ended?)."
+        )
+    columns, epochs = _read_columns(rows, names, header_line, separator,
+                                    source, notes)
+    return {
+        "columns": columns,
+        "epochs": epochs,
+        "lines": [number for number, _ in rows],
+        "notes": notes,
+    }
+
+
+def _read_rows(lines, separator, source, notes):
+    """The header and the rows after its last repetition.
+
+    Returns:
+        `(header_line, names, rows)`, rows as `[(line_number, cells)]`.
+    """
     header_line, names = lines[0][0], _check_header(
         split_row(lines[0][1], separator), lines[0][0], source
     )
@@ -201,12 +224,16 @@ def read_csvlogger(text, source):
                 f"{separator or 'spaces'!r}."
             )
         rows.append((number, cells))
-    if not rows:
-        raise InputError(
-            f"{source}: the header (line {header_line}) names columns {names} "
-            "but no rows follow: no epochs were logged (was training stopped "
-            "before the first epoch ended?)."
-        )
+    return header_line, names, rows
+
+
+def _read_columns(rows, names, header_line, separator, source, notes):
+    """Parses the rows column by column.
+
+    Returns:
+        `(columns, epochs)`: dict of name to cells, and the epoch labels
+        (None without an epoch column).
+    """
     epoch_index = next(
         (j for j, n in enumerate(names) if n.lower() in EPOCH_COLUMN_NAMES),
         None,
@@ -233,12 +260,7 @@ def read_csvlogger(text, source):
                 )
         else:
             columns[name] = cells
-    return {
-        "columns": columns,
-        "epochs": epochs,
-        "lines": [number for number, _ in rows],
-        "notes": notes,
-    }
+    return columns, epochs
 
 
 def _column_cells(rows, j, name, separator, source, text_ok):

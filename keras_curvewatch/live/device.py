@@ -133,76 +133,31 @@ class BatchLossAccumulator(keras.metrics.Metric):
         losses = ops.reshape(
             ops.cast(ops.stop_gradient(losses), "float32"), (-1,))
         sizes = ops.reshape(ops.cast(batch_sizes, "float32"), (-1,))
-        m = losses.shape[0]
         s = self.stats.value
-        n, n_finite = s[N_BATCHES], s[N_FINITE]
-        finite = ops.isfinite(losses)
-        finite_f = ops.cast(finite, "float32")
-        safe = ops.where(finite, losses, 0.0)
-        first = ops.argmax(finite_f)  # first finite batch, 0 if none
-        shift = ops.where(
-            ops.logical_and(n_finite == 0.0, ops.sum(finite_f) > 0.0),
-            ops.take(safe, first),
-            s[SHIFT],
-        )
-        delta = ops.where(finite, safe - shift, 0.0)
-        # Differences of consecutive losses, across the previous batch too;
-        # non-finite wherever a loss is not finite or there is no previous
-        # one (LAST starts at inf), so such pairs are skipped.
-        previous = ops.concatenate([s[LAST:LAST + 1], losses[:-1]])
-        diff = losses - previous
-        previous_diff = ops.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
-                                         diff[:-1]])
-        product = diff * previous_diff
-        pair = ops.isfinite(product)
-        flip = ops.logical_and(pair, product < 0.0)
-        bad = 1.0 - finite_f
-        new = ops.stack([
-            n + m,
-            n_finite + ops.sum(finite_f),
-            shift,
-            s[SUM] + ops.sum(delta),
-            s[SUM_SQ] + ops.sum(delta * delta),
-            s[WEIGHTED_SUM] + ops.sum(sizes * delta),
-            ops.minimum(s[MIN], ops.min(ops.where(finite, losses, np.inf))),
-            ops.maximum(s[MAX], ops.max(ops.where(finite, losses, -np.inf))),
-            losses[-1],
-            diff[-1],
-            s[FLIPS] + ops.sum(ops.cast(flip, "float32")),
-            s[FLIP_PAIRS] + ops.sum(ops.cast(pair, "float32")),
-            s[SAMPLES] + ops.sum(sizes),
-            s[FINITE_SAMPLES] + ops.sum(sizes * finite_f),
-            ops.minimum(s[BATCH_MIN], ops.min(sizes)),
-            ops.maximum(s[BATCH_MAX], ops.max(sizes)),
-            ops.where(
-                ops.logical_and(ops.sum(bad) > 0.0,
-                                s[FIRST_NONFINITE] < 0.0),
-                n + ops.cast(ops.argmax(bad), "float32"),
-                s[FIRST_NONFINITE],
-            ),
-            s[VAL_SAMPLES],
-        ])
+        new = _updated_stats(s, losses, sizes)
         # The ring first: on torch, `n` is a view that `assign` overwrites.
+        if write_ring:
+            self.ring.assign(self._ring_with(losses, sizes, s[N_BATCHES]))
+        self.stats.assign(new)
+
+    def _ring_with(self, losses, sizes, n):
+        """The ring with the batches `losses` (of `sizes`) written after
+        the `n` already seen."""
+        m = losses.shape[0]
         entries = ops.stack([losses, sizes])
-        if not write_ring:
-            ring = None
-        elif m == 1:
+        if m == 1:
             # O(1): XLA updates the donated buffer in place.
             start = ops.cast(ops.mod(n, float(self.capacity)), "int32")
-            ring = ops.slice_update(self.ring.value, (0, start), entries)
-        else:
-            keep = min(m, self.capacity)
-            slots = ops.cast(ops.mod(
-                n + ops.arange(m - keep, m, dtype="float32"),
-                float(self.capacity)), "int32")
-            ring = ops.transpose(ops.scatter_update(
-                ops.transpose(self.ring.value),
-                ops.reshape(slots, (-1, 1)),
-                ops.transpose(entries[:, m - keep:]),
-            ))
-        if ring is not None:
-            self.ring.assign(ring)
-        self.stats.assign(new)
+            return ops.slice_update(self.ring.value, (0, start), entries)
+        keep = min(m, self.capacity)
+        slots = ops.cast(ops.mod(
+            n + ops.arange(m - keep, m, dtype="float32"),
+            float(self.capacity)), "int32")
+        return ops.transpose(ops.scatter_update(
+            ops.transpose(self.ring.value),
+            ops.reshape(slots, (-1, 1)),
+            ops.transpose(entries[:, m - keep:]),
+        ))
 
     def add_ring(self, loss, batch_size):
         """Adds one batch with O(1) work: it only goes into the ring, and
@@ -319,6 +274,60 @@ class BatchLossAccumulator(keras.metrics.Metric):
             # Folded on the host: one numpy pass, not ~40 eager device ops.
             stats = fold_batches(stats, ring[0, :pending], ring[1, :pending])
         return EpochBatchStats.from_arrays(stats, ring, self.capacity)
+
+
+def _updated_stats(s, losses, sizes):
+    """The statistics `s` with the batches `losses` (of `sizes`) added:
+    pure `keras.ops`, traced into the train step."""
+    m = losses.shape[0]
+    n, n_finite = s[N_BATCHES], s[N_FINITE]
+    finite = ops.isfinite(losses)
+    finite_f = ops.cast(finite, "float32")
+    safe = ops.where(finite, losses, 0.0)
+    first = ops.argmax(finite_f)  # first finite batch, 0 if none
+    shift = ops.where(
+        ops.logical_and(n_finite == 0.0, ops.sum(finite_f) > 0.0),
+        ops.take(safe, first),
+        s[SHIFT],
+    )
+    delta = ops.where(finite, safe - shift, 0.0)
+    # Differences of consecutive losses, across the previous batch too;
+    # non-finite wherever a loss is not finite or there is no previous
+    # one (LAST starts at inf), so such pairs are skipped.
+    previous = ops.concatenate([s[LAST:LAST + 1], losses[:-1]])
+    diff = losses - previous
+    previous_diff = ops.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
+                                     diff[:-1]])
+    product = diff * previous_diff
+    pair = ops.isfinite(product)
+    flip = ops.logical_and(pair, product < 0.0)
+    bad = 1.0 - finite_f
+    new = ops.stack([
+        n + m,
+        n_finite + ops.sum(finite_f),
+        shift,
+        s[SUM] + ops.sum(delta),
+        s[SUM_SQ] + ops.sum(delta * delta),
+        s[WEIGHTED_SUM] + ops.sum(sizes * delta),
+        ops.minimum(s[MIN], ops.min(ops.where(finite, losses, np.inf))),
+        ops.maximum(s[MAX], ops.max(ops.where(finite, losses, -np.inf))),
+        losses[-1],
+        diff[-1],
+        s[FLIPS] + ops.sum(ops.cast(flip, "float32")),
+        s[FLIP_PAIRS] + ops.sum(ops.cast(pair, "float32")),
+        s[SAMPLES] + ops.sum(sizes),
+        s[FINITE_SAMPLES] + ops.sum(sizes * finite_f),
+        ops.minimum(s[BATCH_MIN], ops.min(sizes)),
+        ops.maximum(s[BATCH_MAX], ops.max(sizes)),
+        ops.where(
+            ops.logical_and(ops.sum(bad) > 0.0,
+                            s[FIRST_NONFINITE] < 0.0),
+            n + ops.cast(ops.argmax(bad), "float32"),
+            s[FIRST_NONFINITE],
+        ),
+        s[VAL_SAMPLES],
+    ])
+    return new
 
 
 def _to_numpy(variable):

@@ -97,6 +97,57 @@ def _capacity_for(steps):
                    MAX_RING_CAPACITY))
 
 
+def _refold(existing, model, steps):
+    """Turns the in-graph fold back on when the installed accumulator's
+    ring may not hold a whole epoch of `steps` batches."""
+    if not existing.fold_in_graph and (
+            not steps or steps > existing.capacity):
+        existing.fold_in_graph = True  # retrace with the fold
+        if getattr(model, "train_function", None) is not None:
+            model.make_train_function(force=True)
+
+
+def _new_accumulator(model, capacity):
+    """A `BatchLossAccumulator` (with a `LabelCounter` when the model
+    classifies), created in the model's distribution scope."""
+    strategy = getattr(model, "distribute_strategy", None)
+    try:
+        kind, n_classes = label_kind(model)
+    except Exception:  # An unusual model is simply not counted.
+        kind, n_classes = None, 0
+    scope = (strategy.scope() if keras.backend.backend() == "tensorflow"
+             and strategy is not None else contextlib.nullcontext())
+    with scope:
+        accumulator = BatchLossAccumulator(capacity)
+        if kind is not None:
+            accumulator.labels = LabelCounter(kind, n_classes)
+    return accumulator
+
+
+def _tap_batch(accumulator, labels, model, loss, x, y, y_pred, training):
+    """Feeds one batch's loss (and labels) to `accumulator`, by the path
+    the backend and the ring allow; traced into the train step."""
+    first = _first_tensor(x)
+    if first is None:
+        first = _first_tensor(y_pred)
+    size = ops.shape(first)[0]
+    global_loss, global_size = _global_batch(loss, size)
+    local = global_size is size  # not under tf.distribute
+    if training and _eager_torch():
+        accumulator.add_eager(global_loss, global_size)
+    elif training and local and not accumulator.fold_in_graph:
+        accumulator.add_ring(global_loss, global_size)
+    elif training and local and _tf_graph(model):
+        accumulator.add_graph(global_loss, global_size)
+    elif training:
+        accumulator.update_state(ops.reshape(global_loss, (1,)),
+                                 ops.reshape(global_size, (1,)))
+    else:
+        accumulator.count_validation(global_size)
+    if labels is not None and _first_tensor(y) is not None:
+        labels.add(_first_tensor(y), training)
+
+
 def install(model, capacity=None, steps=None):
     """Taps `model.compute_loss` so that each training batch updates a
     `BatchLossAccumulator`.
@@ -118,25 +169,11 @@ def install(model, capacity=None, steps=None):
     """
     existing = installed_accumulator(model)
     if existing is not None:
-        if not existing.fold_in_graph and (
-                not steps or steps > existing.capacity):
-            existing.fold_in_graph = True  # retrace with the fold
-            if getattr(model, "train_function", None) is not None:
-                model.make_train_function(force=True)
+        _refold(existing, model, steps)
         return existing
     if capacity is None:
         capacity = _capacity_for(steps)
-    strategy = getattr(model, "distribute_strategy", None)
-    try:
-        kind, n_classes = label_kind(model)
-    except Exception:  # An unusual model is simply not counted.
-        kind, n_classes = None, 0
-    scope = (strategy.scope() if keras.backend.backend() == "tensorflow"
-             and strategy is not None else contextlib.nullcontext())
-    with scope:
-        accumulator = BatchLossAccumulator(capacity)
-        if kind is not None:
-            accumulator.labels = LabelCounter(kind, n_classes)
+    accumulator = _new_accumulator(model, capacity)
     labels = accumulator.labels
     accumulator.fold_in_graph = not steps or steps > accumulator.capacity
     original = model.compute_loss
@@ -151,25 +188,8 @@ def install(model, capacity=None, steps=None):
         # Symbolic calls (Keras building the loss) are not batches.
         if loss is not None and not isinstance(loss, keras.KerasTensor):
             try:
-                first = _first_tensor(x)
-                if first is None:
-                    first = _first_tensor(y_pred)
-                size = ops.shape(first)[0]
-                global_loss, global_size = _global_batch(loss, size)
-                local = global_size is size  # not under tf.distribute
-                if training and _eager_torch():
-                    accumulator.add_eager(global_loss, global_size)
-                elif training and local and not accumulator.fold_in_graph:
-                    accumulator.add_ring(global_loss, global_size)
-                elif training and local and _tf_graph(model):
-                    accumulator.add_graph(global_loss, global_size)
-                elif training:
-                    accumulator.update_state(ops.reshape(global_loss, (1,)),
-                                             ops.reshape(global_size, (1,)))
-                else:
-                    accumulator.count_validation(global_size)
-                if labels is not None and _first_tensor(y) is not None:
-                    labels.add(_first_tensor(y), training)
+                _tap_batch(accumulator, labels, model, loss, x, y, y_pred,
+                           training)
             except Exception as error:  # Never break training.
                 accumulator.trace_error = error
         return loss

@@ -194,54 +194,72 @@ def unscaled_inputs(x, name="x", image=False):
         "max": high,
     }
     if image:
-        standardised = abs(mean) <= STANDARDISED_MAX_MEAN and (
-            STANDARDISED_STD_RANGE[0] <= std <= STANDARDISED_STD_RANGE[1])
-        limit = 1.0 + IMAGE_RANGE_SLACK
-        if standardised or (low >= -limit and high <= limit):
-            return []
-        detail = (
-            f"{name} looks like images with values in [{fmt(low)}, "
-            f"{fmt(high)}], outside [-1, 1]"
-        )
-        fix = (
-            "Add keras.layers.Rescaling(1 / 255) as the first layer (or "
-            "divide the images by 255 once, as float32)."
-        )
+        verdict = _image_verdict(name, low, high, mean, std)
     else:
-        if max(worst_mean, worst_std) <= UNSCALED_FACTOR:
-            return []
-        detail = (
-            f"{name} is far from zero mean and unit scale: a feature has "
-            f"|mean| {fmt(worst_mean)} and another a standard deviation of "
-            f"{fmt(worst_std)}"
-        )
-        fix = (
-            "Standardise the inputs: add a keras.layers.Normalization layer "
-            "and call its adapt(x) before fit(), or scale with the training "
-            "set's mean and standard deviation."
-        )
-    return [
-        Finding(
-            code="unscaled_inputs",
-            severity=WARNING,
-            message=(
-                f"{detail}. Large inputs make the first layer's activations "
-                "and gradients large, so the loss starts high, spikes, or "
-                "learns slowly."
-            ),
-            series=None,
-            evidence=evidence,
-            causes=rank_causes([
-                (2.0, "data_quality", detail + "."),
-                (1.0, "learning_rate",
-                 "the effective step size on the first layer scales with "
-                 "the input scale."),
-                (0.5, "initialization",
-                 "Keras's default initialisers assume unit-scale inputs."),
-            ]),
-            suggestion=fix,
-        )
-    ]
+        verdict = _feature_verdict(name, worst_mean, worst_std)
+    if verdict is None:
+        return []
+    return [_unscaled_finding(*verdict, evidence)]
+
+
+def _image_verdict(name, low, high, mean, std):
+    """`(detail, fix)` for images neither standardised nor within
+    [-1, 1]; None when they are."""
+    standardised = abs(mean) <= STANDARDISED_MAX_MEAN and (
+        STANDARDISED_STD_RANGE[0] <= std <= STANDARDISED_STD_RANGE[1])
+    limit = 1.0 + IMAGE_RANGE_SLACK
+    if standardised or (low >= -limit and high <= limit):
+        return None
+    detail = (
+        f"{name} looks like images with values in [{fmt(low)}, "
+        f"{fmt(high)}], outside [-1, 1]"
+    )
+    fix = (
+        "Add keras.layers.Rescaling(1 / 255) as the first layer (or "
+        "divide the images by 255 once, as float32)."
+    )
+    return detail, fix
+
+
+def _feature_verdict(name, worst_mean, worst_std):
+    """`(detail, fix)` for features far from zero mean and unit scale;
+    None when they are close."""
+    if max(worst_mean, worst_std) <= UNSCALED_FACTOR:
+        return None
+    detail = (
+        f"{name} is far from zero mean and unit scale: a feature has "
+        f"|mean| {fmt(worst_mean)} and another a standard deviation of "
+        f"{fmt(worst_std)}"
+    )
+    fix = (
+        "Standardise the inputs: add a keras.layers.Normalization layer "
+        "and call its adapt(x) before fit(), or scale with the training "
+        "set's mean and standard deviation."
+    )
+    return detail, fix
+
+
+def _unscaled_finding(detail, fix, evidence):
+    return Finding(
+        code="unscaled_inputs",
+        severity=WARNING,
+        message=(
+            f"{detail}. Large inputs make the first layer's activations "
+            "and gradients large, so the loss starts high, spikes, or "
+            "learns slowly."
+        ),
+        series=None,
+        evidence=evidence,
+        causes=rank_causes([
+            (2.0, "data_quality", detail + "."),
+            (1.0, "learning_rate",
+             "the effective step size on the first layer scales with "
+             "the input scale."),
+            (0.5, "initialization",
+             "Keras's default initialisers assume unit-scale inputs."),
+        ]),
+        suggestion=fix,
+    )
 
 
 def unshuffled_data(labels, *, shuffle=True, validation_split=None):

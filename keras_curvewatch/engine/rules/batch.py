@@ -48,47 +48,8 @@ def unshuffled_data_rule(inp):
     min_lag1 = max(SAWTOOTH_MIN_LAG1,
                    SAWTOOTH_LAG1_STANDARD_ERRORS / math.sqrt(steps))
     sawtooth = period["profile_lag1"] >= min_lag1
-    if sawtooth:
-        severity = (CRITICAL if period["profile_amplitude"]
-                    >= SAWTOOTH_CRITICAL_AMPLITUDE else WARNING)
-        message = (
-            f"The batch loss follows a saw-tooth that repeats every {steps} "
-            f"batches (one epoch): the in-epoch position explains "
-            f"{pct(period['r2'])} of its variance and neighbouring "
-            "batches move together. The data is ordered (e.g. sorted by "
-            "class) and not shuffled, so each epoch ends fitting the last "
-            "block."
-        )
-        causes = [(cz.SHOWN, "data_shuffling",
-                   f"the in-epoch profile is smooth (lag-1 correlation "
-                   f"{fmt(period['profile_lag1'], 2)}): consecutive batches "
-                   "hold similar samples.")]
-        suggestion = (
-            "Shuffle the data: fit(..., shuffle=True), or "
-            "dataset.shuffle(buffer_size>=n_train, "
-            "reshuffle_each_iteration=True). Shuffle before "
-            "validation_split too: it takes the last samples."
-        )
-    else:
-        severity = INFO
-        message = (
-            f"The batch loss repeats every {steps} batches (consecutive "
-            f"epochs correlate at {fmt(period['cross_epoch_corr'], 2)}) "
-            "without a saw-tooth: the batches come in the same order every "
-            "epoch. That is shuffle=False, or a fixed seed: after "
-            "keras.utils.set_random_seed, fit(shuffle=True) on arrays "
-            "repeats one order."
-        )
-        causes = [(cz.LIKELY, "data_shuffling",
-                   "the per-batch losses repeat across epochs while the "
-                   "in-epoch profile looks random (lag-1 correlation "
-                   f"{fmt(period['profile_lag1'], 2)}), so the order is "
-                   "fixed but not sorted.")]
-        suggestion = (
-            "Usually harmless. For a fresh order every epoch, feed a "
-            "tf.data.Dataset with .shuffle(..., "
-            "reshuffle_each_iteration=True) or do not fix the seed."
-        )
+    verdict = _sawtooth_verdict if sawtooth else _fixed_order_verdict
+    severity, message, causes, suggestion = verdict(period, steps)
     return [Finding(
         code="unshuffled_data",
         severity=severity,
@@ -98,3 +59,54 @@ def unshuffled_data_rule(inp):
         causes=rank_causes(causes),
         suggestion=suggestion,
     )]
+
+
+def _sawtooth_verdict(period, steps):
+    """`(severity, message, causes, suggestion)` for data sorted in blocks:
+    a smooth in-epoch profile."""
+    severity = (CRITICAL if period["profile_amplitude"]
+                >= SAWTOOTH_CRITICAL_AMPLITUDE else WARNING)
+    message = (
+        f"The batch loss follows a saw-tooth that repeats every {steps} "
+        f"batches (one epoch): the in-epoch position explains "
+        f"{pct(period['r2'])} of its variance and neighbouring "
+        "batches move together. The data is ordered (e.g. sorted by "
+        "class) and not shuffled, so each epoch ends fitting the last "
+        "block."
+    )
+    causes = [(cz.SHOWN, "data_shuffling",
+               f"the in-epoch profile is smooth (lag-1 correlation "
+               f"{fmt(period['profile_lag1'], 2)}): consecutive batches "
+               "hold similar samples.")]
+    suggestion = (
+        "Shuffle the data: fit(..., shuffle=True), or "
+        "dataset.shuffle(buffer_size>=n_train, "
+        "reshuffle_each_iteration=True). Shuffle before "
+        "validation_split too: it takes the last samples."
+    )
+    return severity, message, causes, suggestion
+
+
+def _fixed_order_verdict(period, steps):
+    """`(severity, message, causes, suggestion)` for batches that repeat
+    one order every epoch without a saw-tooth."""
+    severity = INFO
+    message = (
+        f"The batch loss repeats every {steps} batches (consecutive "
+        f"epochs correlate at {fmt(period['cross_epoch_corr'], 2)}) "
+        "without a saw-tooth: the batches come in the same order every "
+        "epoch. That is shuffle=False, or a fixed seed: after "
+        "keras.utils.set_random_seed, fit(shuffle=True) on arrays "
+        "repeats one order."
+    )
+    causes = [(cz.LIKELY, "data_shuffling",
+               "the per-batch losses repeat across epochs while the "
+               "in-epoch profile looks random (lag-1 correlation "
+               f"{fmt(period['profile_lag1'], 2)}), so the order is "
+               "fixed but not sorted.")]
+    suggestion = (
+        "Usually harmless. For a fresh order every epoch, feed a "
+        "tf.data.Dataset with .shuffle(..., "
+        "reshuffle_each_iteration=True) or do not fix the seed."
+    )
+    return severity, message, causes, suggestion

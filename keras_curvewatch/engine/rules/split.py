@@ -70,24 +70,8 @@ def split_mismatch(train_counts, val_counts):
     missing = bool(missing_val.any() or missing_train.any())
     if not missing and not (p_value < SPLIT_P_VALUE and tvd >= SPLIT_MIN_TVD):
         return []
-    shown = ", ".join(
-        f"class {int(c)}: {int(t)} / {int(v)}"
-        for c, t, v in list(zip(classes, train, val))[:MAX_CLASSES_SHOWN])
-    if len(classes) > MAX_CLASSES_SHOWN:
-        shown += f", ... ({len(classes)} classes)"
-    absent = [_absent(classes[mask], side) for mask, side in (
-        (missing_val, "validation"), (missing_train, "training"))
-        if mask.any()]
-    message = (
-        "The training and validation batches of the first epoch hold "
-        f"different classes (total variation {fmt(tvd)}"
-        + (f"; {'; '.join(absent)}" if absent else "")
-        + f"). Counts per class, training / validation: {shown}. "
-        "Keras's validation_split takes the LAST samples of x and y, "
-        "before any shuffling, so class-sorted arrays put whole classes on "
-        "one side: val_loss then measures a task the model never trains on "
-        "(with validation_data, the two sets hold different classes)."
-    )
+    message = _split_message(classes, train, val, tvd, missing_val,
+                             missing_train)
     return [Finding(
         code="split_mismatch",
         severity=CRITICAL if missing else WARNING,
@@ -116,6 +100,29 @@ def split_mismatch(train_counts, val_counts):
             "sklearn's train_test_split(x, y, stratify=y)."
         ),
     )]
+
+
+def _split_message(classes, train, val, tvd, missing_val, missing_train):
+    """The finding's message: the class counts of both sides and the
+    classes one side lacks."""
+    shown = ", ".join(
+        f"class {int(c)}: {int(t)} / {int(v)}"
+        for c, t, v in list(zip(classes, train, val))[:MAX_CLASSES_SHOWN])
+    if len(classes) > MAX_CLASSES_SHOWN:
+        shown += f", ... ({len(classes)} classes)"
+    absent = [_absent(classes[mask], side) for mask, side in (
+        (missing_val, "validation"), (missing_train, "training"))
+        if mask.any()]
+    return (
+        "The training and validation batches of the first epoch hold "
+        f"different classes (total variation {fmt(tvd)}"
+        + (f"; {'; '.join(absent)}" if absent else "")
+        + f"). Counts per class, training / validation: {shown}. "
+        "Keras's validation_split takes the LAST samples of x and y, "
+        "before any shuffling, so class-sorted arrays put whole classes on "
+        "one side: val_loss then measures a task the model never trains on "
+        "(with validation_data, the two sets hold different classes)."
+    )
 
 
 def _absent(classes, side):

@@ -67,69 +67,81 @@ def nan_loss_rule(inp):
         bad = ~np.isfinite(values)
         if not bad.any():
             continue
-        first_bad = base.first_index(bad)
-        before = values[:first_bad]
-        before = before[np.isfinite(before)]
-        evidence = {
-            "first_nonfinite_epoch": inp.epoch_label(first_bad),
-            "nonfinite_epochs": int(bad.sum()),
-            "nonfinite_fraction": float(bad.mean()),
-        }
-        causes = []
-        lr_high = base.lr_is_high(inp)
-        if len(before) == 0:
-            causes.append((cz.LIKELY + cz.NUDGE, "data_quality",
-                           f"{name} is not finite from the first epoch: "
-                           "NaN/inf in the inputs or targets, or a loss that "
-                           "is undefined for the labels, is most likely."))
-            causes.append((cz.POSSIBLE, "initialization",
-                           "an unstable initialisation can overflow in the "
-                           "first steps."))
-            causes.append((cz.STRONG if lr_high else cz.POSSIBLE + cz.NUDGE,
-                           "learning_rate",
-                           "a rate large enough to overflow in the first "
-                           "epoch also gives this."))
-        else:
-            last = float(before[-1])
-            best = float(np.min(before))
-            evidence["last_finite_value"] = last
-            rising = best > 0 and last >= NAN_PRECEDED_BY_RISE * best
-            if rising:
-                evidence["rise_before_nan"] = last / best
-            causes.append((cz.STRONG if rising or lr_high else cz.LIKELY,
-                           "learning_rate",
-                           f"{name} rose from {fmt(best)} to {fmt(last)} "
-                           "before it broke: steps too large blow the "
-                           "weights up." if rising else
-                           "steps too large make the weights overflow."))
-            causes.append((cz.POSSIBLE + cz.NUDGE, "data_quality",
-                           "a batch with NaN/inf or extreme values can "
-                           "poison the weights mid-run."))
-            causes.append((cz.UNLIKELY, "initialization",
-                           "an unstable initialisation or normalisation can "
-                           "overflow later."))
-        if lr_high:
-            causes.append((cz.STRONG + cz.NUDGE, "learning_rate",
-                           f"{base.lr_sentence(inp)} is high."))
-        recovered = bool(np.isfinite(values[first_bad:]).any())
-        evidence["recovered"] = float(recovered)
-        return [Finding(
-            code="nan_loss",
-            severity=WARNING if recovered else CRITICAL,
-            series=name,
-            epoch=inp.epoch_label(first_bad),
-            message=_nan_message(inp, name, values, first_bad),
-            evidence=evidence,
-            causes=rank_causes(causes),
-            suggestion=(
-                "Lower the learning rate 10x, clip gradients "
-                "(optimizer clipnorm=1.0), check the data with "
-                "np.isfinite(x).all() and np.isfinite(y).all(), and roll "
-                "back to the last good epoch (CurveWatch(lr_control=True) "
-                "does this live)."
-            ),
-        )]
+        return [_nan_finding(inp, name, values, bad)]
     return []
+
+
+def _nan_finding(inp, name, values, bad):
+    """The `nan_loss` finding for curve `name`, non-finite where `bad`."""
+    first_bad = base.first_index(bad)
+    before = values[:first_bad]
+    before = before[np.isfinite(before)]
+    evidence = {
+        "first_nonfinite_epoch": inp.epoch_label(first_bad),
+        "nonfinite_epochs": int(bad.sum()),
+        "nonfinite_fraction": float(bad.mean()),
+    }
+    causes = _nan_causes(inp, name, before, evidence)
+    recovered = bool(np.isfinite(values[first_bad:]).any())
+    evidence["recovered"] = float(recovered)
+    return Finding(
+        code="nan_loss",
+        severity=WARNING if recovered else CRITICAL,
+        series=name,
+        epoch=inp.epoch_label(first_bad),
+        message=_nan_message(inp, name, values, first_bad),
+        evidence=evidence,
+        causes=rank_causes(causes),
+        suggestion=(
+            "Lower the learning rate 10x, clip gradients "
+            "(optimizer clipnorm=1.0), check the data with "
+            "np.isfinite(x).all() and np.isfinite(y).all(), and roll "
+            "back to the last good epoch (CurveWatch(lr_control=True) "
+            "does this live)."
+        ),
+    )
+
+
+def _nan_causes(inp, name, before, evidence):
+    """Causes of the NaN, judged on the finite values `before` it (none:
+    broken from the first epoch); adds the rise before it to `evidence`."""
+    causes = []
+    lr_high = base.lr_is_high(inp)
+    if len(before) == 0:
+        causes.append((cz.LIKELY + cz.NUDGE, "data_quality",
+                       f"{name} is not finite from the first epoch: "
+                       "NaN/inf in the inputs or targets, or a loss that "
+                       "is undefined for the labels, is most likely."))
+        causes.append((cz.POSSIBLE, "initialization",
+                       "an unstable initialisation can overflow in the "
+                       "first steps."))
+        causes.append((cz.STRONG if lr_high else cz.POSSIBLE + cz.NUDGE,
+                       "learning_rate",
+                       "a rate large enough to overflow in the first "
+                       "epoch also gives this."))
+    else:
+        last = float(before[-1])
+        best = float(np.min(before))
+        evidence["last_finite_value"] = last
+        rising = best > 0 and last >= NAN_PRECEDED_BY_RISE * best
+        if rising:
+            evidence["rise_before_nan"] = last / best
+        causes.append((cz.STRONG if rising or lr_high else cz.LIKELY,
+                       "learning_rate",
+                       f"{name} rose from {fmt(best)} to {fmt(last)} "
+                       "before it broke: steps too large blow the "
+                       "weights up." if rising else
+                       "steps too large make the weights overflow."))
+        causes.append((cz.POSSIBLE + cz.NUDGE, "data_quality",
+                       "a batch with NaN/inf or extreme values can "
+                       "poison the weights mid-run."))
+        causes.append((cz.UNLIKELY, "initialization",
+                       "an unstable initialisation or normalisation can "
+                       "overflow later."))
+    if lr_high:
+        causes.append((cz.STRONG + cz.NUDGE, "learning_rate",
+                       f"{base.lr_sentence(inp)} is high."))
+    return causes
 
 
 def _nan_message(inp, name, values, first_bad):
@@ -216,16 +228,7 @@ def diverging_rule(inp):
     rise = end - float(smooth[low])
     level = abs(float(smooth[low])) or 1.0
     noise = s.noise if np.isfinite(s.noise) else 0.0
-    significant = (
-        np.isfinite(s.trend_p) and s.trend_p < TREND_P_VALUE
-        and s.trend_tau > 0
-    )
-    if not significant and len(values) - low >= stats.MIN_POINTS_TREND:
-        # A loss that climbed and then levelled off high has no trend in
-        # its tail: test the whole climb from the minimum.
-        _, tau_low, p_low = stats.trend(values, low)
-        significant = (np.isfinite(p_low) and p_low < TREND_P_VALUE
-                       and tau_low > 0)
+    significant = _rises_significantly(s, values, low)
     if not (significant and rise > DIVERGING_MIN_RELATIVE_RISE * level
             and rise > DIVERGING_NOISE_SIGMAS * noise):
         return []
@@ -242,24 +245,7 @@ def diverging_rule(inp):
         "kendall_tau": s.trend_tau,
         "p_value": s.trend_p,
     }
-    lr_high = base.lr_is_high(inp)
-    increases = [c for c in base.lr_changes(inp) if c[2] > c[1]]
-    causes = [
-        (cz.STRONG + cz.NUDGE if lr_high else cz.STRONG, "learning_rate",
-         (f"{base.lr_sentence(inp)} is high; " if lr_high else "")
-         + f"the loss fell to {fmt(smooth[low])} then climbed to {fmt(end)}"
-         f" (Kendall tau={fmt(s.trend_tau, 2)}, p={fmt(s.trend_p, 2)}): "
-         "steps overshoot the minimum."),
-        (cz.POSSIBLE, "initialization",
-         "an unstable start can also drift upwards."),
-        (cz.UNLIKELY + cz.TIE_BREAK, "data_quality",
-         "mislabelled or shifting data can push the loss up."),
-    ]
-    if increases:
-        causes.append((cz.SHOWN, "learning_rate",
-                       f"the logged learning rate rose from "
-                       f"{fmt(increases[0][1])} to {fmt(increases[0][2])} at "
-                       f"epoch {inp.epoch_label(increases[0][0])}."))
+    causes = _diverging_causes(inp, s, smooth[low], end)
     keep = inp.epoch_label(low) if inp.best_epoch is None else inp.best_epoch
     return [Finding(
         code="diverging",
@@ -282,6 +268,45 @@ def diverging_rule(inp):
             "check the data for label noise or drift and keep the weights "
             f"from epoch {keep}."),
     )]
+
+
+def _rises_significantly(s, values, low):
+    """True when the tail trends upwards (Kendall test), or, failing
+    that, the whole climb from the minimum at index `low` does."""
+    significant = (
+        np.isfinite(s.trend_p) and s.trend_p < TREND_P_VALUE
+        and s.trend_tau > 0
+    )
+    if not significant and len(values) - low >= stats.MIN_POINTS_TREND:
+        # A loss that climbed and then levelled off high has no trend in
+        # its tail: test the whole climb from the minimum.
+        _, tau_low, p_low = stats.trend(values, low)
+        significant = (np.isfinite(p_low) and p_low < TREND_P_VALUE
+                       and tau_low > 0)
+    return significant
+
+
+def _diverging_causes(inp, s, low_value, end):
+    """Causes of a climb from the smoothed minimum `low_value` to `end`."""
+    lr_high = base.lr_is_high(inp)
+    increases = [c for c in base.lr_changes(inp) if c[2] > c[1]]
+    causes = [
+        (cz.STRONG + cz.NUDGE if lr_high else cz.STRONG, "learning_rate",
+         (f"{base.lr_sentence(inp)} is high; " if lr_high else "")
+         + f"the loss fell to {fmt(low_value)} then climbed to {fmt(end)}"
+         f" (Kendall tau={fmt(s.trend_tau, 2)}, p={fmt(s.trend_p, 2)}): "
+         "steps overshoot the minimum."),
+        (cz.POSSIBLE, "initialization",
+         "an unstable start can also drift upwards."),
+        (cz.UNLIKELY + cz.TIE_BREAK, "data_quality",
+         "mislabelled or shifting data can push the loss up."),
+    ]
+    if increases:
+        causes.append((cz.SHOWN, "learning_rate",
+                       f"the logged learning rate rose from "
+                       f"{fmt(increases[0][1])} to {fmt(increases[0][2])} at "
+                       f"epoch {inp.epoch_label(increases[0][0])}."))
+    return causes
 
 
 def _oscillation(inp, name, s):
@@ -348,32 +373,11 @@ def train_oscillation_rule(inp):
         return []
     severity = (CRITICAL if noise >= TRAIN_OSCILLATION_CRITICAL_NOISE
                 else WARNING)
-    batch = inp.context.batch_size
-    lr_high = base.lr_is_high(inp)
     evidence = {"relative_noise": noise, "flip_rate": flips,
                 "noise": s.noise}
     if "batch_cv" in inp.batch:
         evidence["batch_loss_cv"] = inp.batch["batch_cv"]
-    causes = [
-        (base.batch_cause_score(inp), "batch_size",
-         f"batch size {batch} makes each step's gradient noisy."
-         if batch is not None else
-         "small batches make each step's gradient noisy (batch size "
-         "unknown: pass batch_size=)."),
-        (cz.STRONG + cz.NUDGE if lr_high else (
-            cz.LIKELY + cz.NUDGE if batch and batch >= base.LARGE_BATCH_MIN
-            else cz.LIKELY - cz.TIE_BREAK), "learning_rate",
-         (f"{base.lr_sentence(inp)} is high: " if lr_high else "")
-         + f"the loss changes direction at {pct(flips)} of "
-         "epochs, as when steps overshoot the minimum"
-         + (f", and batch {batch} already averages out sampling noise."
-            if batch and batch >= base.LARGE_BATCH_MIN else ".")),
-        (base.capacity_score(inp) * cz.SECONDARY, "model_capacity",
-         "many parameters per sample let each batch pull the fit its own "
-         "way."),
-        (cz.UNLIKELY, "data_quality",
-         "outliers or label noise in some batches."),
-    ]
+    causes = _oscillation_causes(inp, flips)
     return [Finding(
         code="train_oscillation",
         severity=severity,
@@ -395,3 +399,29 @@ def train_oscillation_rule(inp):
             "use a batch of 16-32 if it is smaller, and look for noisy "
             "labels or outliers in the data."),
     )]
+
+
+def _oscillation_causes(inp, flips):
+    """Causes of a training loss that changes direction at `flips`."""
+    batch = inp.context.batch_size
+    lr_high = base.lr_is_high(inp)
+    return [
+        (base.batch_cause_score(inp), "batch_size",
+         f"batch size {batch} makes each step's gradient noisy."
+         if batch is not None else
+         "small batches make each step's gradient noisy (batch size "
+         "unknown: pass batch_size=)."),
+        (cz.STRONG + cz.NUDGE if lr_high else (
+            cz.LIKELY + cz.NUDGE if batch and batch >= base.LARGE_BATCH_MIN
+            else cz.LIKELY - cz.TIE_BREAK), "learning_rate",
+         (f"{base.lr_sentence(inp)} is high: " if lr_high else "")
+         + f"the loss changes direction at {pct(flips)} of "
+         "epochs, as when steps overshoot the minimum"
+         + (f", and batch {batch} already averages out sampling noise."
+            if batch and batch >= base.LARGE_BATCH_MIN else ".")),
+        (base.capacity_score(inp) * cz.SECONDARY, "model_capacity",
+         "many parameters per sample let each batch pull the fit its own "
+         "way."),
+        (cz.UNLIKELY, "data_quality",
+         "outliers or label noise in some batches."),
+    ]

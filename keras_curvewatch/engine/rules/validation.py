@@ -143,6 +143,29 @@ def val_fluctuation_rule(inp):
     vl = inp.series.get(inp.val_loss) if inp.val_loss else None
     tl = inp.series.get(inp.loss) if inp.loss else None
     vm = inp.series.get(inp.val_metric) if inp.val_metric else None
+    evidence = _noise_evidence(vl, tl, vm)
+    large = _noise_is_large(inp, vl, vm, expected, evidence)
+    if large is None:
+        return []
+    if expected is None and _reverses_beyond_training(inp, evidence):
+        return [_fluctuation_finding(inp, evidence, expected, (
+            cz.LIKELY + cz.TIE_BREAK, "validation_size",
+            "n_val is unknown: pass n_val= to tell whether the validation "
+            "set's size explains this noise."))]
+    if expected is not None:
+        findings, cause_size = _judge_against_n_val(
+            inp, expected, vl, tl, large, evidence)
+        if findings is not None:
+            return findings
+    else:
+        cause_size = _judge_against_training(large, evidence)
+        if cause_size is None:
+            return []
+    return [_fluctuation_finding(inp, evidence, expected, cause_size)]
+
+
+def _noise_evidence(vl, tl, vm):
+    """The noise levels of the validation and training curves."""
     evidence = {}
     if vl is not None and np.isfinite(vl.relative_noise):
         evidence["val_loss_relative_noise"] = vl.relative_noise
@@ -151,6 +174,16 @@ def val_fluctuation_rule(inp):
         evidence["val_metric_noise"] = vm.noise
     if tl is not None and np.isfinite(tl.relative_noise):
         evidence["train_loss_relative_noise"] = tl.relative_noise
+    return evidence
+
+
+def _noise_is_large(inp, vl, vm, expected, evidence):
+    """Whether the validation noise is large enough to matter.
+
+    Returns:
+        True or False, or None when the validation accuracy is no noisier
+        than the training accuracy (no validation effect to report).
+    """
     if vm is not None and vm.n_finite >= VAL_MIN_EPOCHS and np.isfinite(
             vm.noise) and is_bounded_metric(vm.name, inp.values(vm.name)):
         # Accuracy is what users read, and its sampling error is known:
@@ -162,76 +195,90 @@ def val_fluctuation_rule(inp):
             evidence["val_to_train_metric_noise_ratio"] = vm.noise / tm.noise
             if vm.noise / tm.noise < VAL_TRAIN_NOISE_RATIO:
                 # As noisy as training accuracy: not a validation effect.
-                return []
-    else:
-        large = vl is not None and _noise_matters(
-            vl, VAL_LOSS_MIN_RELATIVE_NOISE, evidence, "val_loss")
-    if expected is None and _reverses_beyond_training(inp, evidence):
-        return [_fluctuation_finding(inp, evidence, expected, (
-            cz.LIKELY + cz.TIE_BREAK, "validation_size",
-            "n_val is unknown: pass n_val= to tell whether the validation "
-            "set's size explains this noise."))]
-    if expected is not None:
-        name, observed, explained, unit = expected
-        ratio = observed / explained if explained > 0 else float("inf")
-        evidence.update({"observed_noise": observed,
-                         "explained_by_n_val": explained,
-                         "noise_ratio": ratio,
-                         "n_val": inp.context.n_val})
-        # Only noise big enough to matter is worth a finding, whichever
-        # of the two explains it.
-        visible = (observed >= VAL_ACCURACY_FLUCTUATION if unit == "accuracy"
-                   else observed >= VAL_LOSS_MIN_RELATIVE_NOISE)
-        if not visible:
-            return []
-        loss_beyond = _val_loss_noisier_than_training(vl, tl)
-        if ratio <= VAL_EXPLAINED_RATIO and not loss_beyond:
-            if inp.context.n_val >= SMALL_VAL_WARN_N:
-                # Explained, by a set large enough not to matter.
-                return []
-            what = (f"+/-{fmt(100 * observed, 2)} accuracy points" if
-                    unit == "accuracy" else
-                    f"{pct(observed)} of the loss")
-            return [Finding(
-                code="small_validation_set",
-                severity=WARNING,
-                series=name,
-                message=(
-                    f"{name} fluctuates by {what} per epoch, which "
-                    f"{inp.context.n_val} validation samples explain (one "
-                    f"standard error is {fmt(100 * explained, 2)}"
-                    + (" points" if unit == "accuracy" else "%")
-                    + "): the jumps are sampling noise, not the model."
-                ),
-                evidence=evidence,
-                causes=rank_causes([(cz.STRONG, "validation_size",
-                                     f"observed noise is {fmt(ratio, 2)}x "
-                                     "the finite-sample standard error.")]),
-                suggestion=(
-                    "Use a larger validation set (validation_split=0.2 is "
-                    "usual) or k-fold cross-validation, and choose the "
-                    "epoch on the smoothed curve."
-                ),
-            )]
-        if not large and unit != "accuracy":
-            return []
-        cause_size = (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
-                      f"{inp.context.n_val} samples explain only "
-                      f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
-    else:
-        if not large:
-            return []
-        train_rel = evidence.get("train_loss_relative_noise")
-        val_rel = evidence.get("val_loss_relative_noise")
-        if train_rel is not None and val_rel is not None and train_rel > 0:
-            evidence["val_to_train_noise_ratio"] = val_rel / train_rel
-            if val_rel / train_rel < VAL_TRAIN_NOISE_RATIO:
-                # As noisy as training: train_oscillation covers it.
-                return []
-        cause_size = (cz.LIKELY + cz.TIE_BREAK, "validation_size",
-                      "n_val is unknown: pass n_val= to tell whether the "
-                      "validation set's size explains this noise.")
-    return [_fluctuation_finding(inp, evidence, expected, cause_size)]
+                return None
+        return large
+    return vl is not None and _noise_matters(
+        vl, VAL_LOSS_MIN_RELATIVE_NOISE, evidence, "val_loss")
+
+
+def _judge_against_n_val(inp, expected, vl, tl, large, evidence):
+    """Compares the noise with what n_val explains.
+
+    Returns:
+        `(findings, None)` when the verdict is final (no finding, or
+        `small_validation_set`), else `(None, cause_size)` for a
+        `val_fluctuation` finding.
+    """
+    _, observed, explained, unit = expected
+    ratio = observed / explained if explained > 0 else float("inf")
+    evidence.update({"observed_noise": observed,
+                     "explained_by_n_val": explained,
+                     "noise_ratio": ratio,
+                     "n_val": inp.context.n_val})
+    # Only noise big enough to matter is worth a finding, whichever
+    # of the two explains it.
+    visible = (observed >= VAL_ACCURACY_FLUCTUATION if unit == "accuracy"
+               else observed >= VAL_LOSS_MIN_RELATIVE_NOISE)
+    if not visible:
+        return [], None
+    loss_beyond = _val_loss_noisier_than_training(vl, tl)
+    if ratio <= VAL_EXPLAINED_RATIO and not loss_beyond:
+        if inp.context.n_val >= SMALL_VAL_WARN_N:
+            # Explained, by a set large enough not to matter.
+            return [], None
+        return [_small_validation_finding(inp, expected, ratio,
+                                          evidence)], None
+    if not large and unit != "accuracy":
+        return [], None
+    return None, (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
+                  f"{inp.context.n_val} samples explain only "
+                  f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
+
+
+def _judge_against_training(large, evidence):
+    """Without n_val: the cause entry for a `val_fluctuation` finding, or
+    None when the noise is small or no bigger than the training curve's."""
+    if not large:
+        return None
+    train_rel = evidence.get("train_loss_relative_noise")
+    val_rel = evidence.get("val_loss_relative_noise")
+    if train_rel is not None and val_rel is not None and train_rel > 0:
+        evidence["val_to_train_noise_ratio"] = val_rel / train_rel
+        if val_rel / train_rel < VAL_TRAIN_NOISE_RATIO:
+            # As noisy as training: train_oscillation covers it.
+            return None
+    return (cz.LIKELY + cz.TIE_BREAK, "validation_size",
+            "n_val is unknown: pass n_val= to tell whether the "
+            "validation set's size explains this noise.")
+
+
+def _small_validation_finding(inp, expected, ratio, evidence):
+    """`small_validation_set`: the noise is what n_val explains."""
+    name, observed, explained, unit = expected
+    what = (f"+/-{fmt(100 * observed, 2)} accuracy points" if
+            unit == "accuracy" else
+            f"{pct(observed)} of the loss")
+    return Finding(
+        code="small_validation_set",
+        severity=WARNING,
+        series=name,
+        message=(
+            f"{name} fluctuates by {what} per epoch, which "
+            f"{inp.context.n_val} validation samples explain (one "
+            f"standard error is {fmt(100 * explained, 2)}"
+            + (" points" if unit == "accuracy" else "%")
+            + "): the jumps are sampling noise, not the model."
+        ),
+        evidence=evidence,
+        causes=rank_causes([(cz.STRONG, "validation_size",
+                             f"observed noise is {fmt(ratio, 2)}x "
+                             "the finite-sample standard error.")]),
+        suggestion=(
+            "Use a larger validation set (validation_split=0.2 is "
+            "usual) or k-fold cross-validation, and choose the "
+            "epoch on the smoothed curve."
+        ),
+    )
 
 
 def _reverses_beyond_training(inp, evidence):
