@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from keras_curvewatch.engine import batch_series
 from keras_curvewatch.engine import stats
 
 
@@ -109,14 +110,14 @@ def test_batch_periodicity_tells_sawtooth_from_repeated_order():
     rng = np.random.default_rng(8)
     steps = 20
     sawtooth = np.linspace(-0.5, 0.5, steps)
-    saw = stats.batch_periodicity(
+    saw = batch_series.batch_periodicity(
         _epochs_of_losses(6, steps, rng, sawtooth), steps)
     assert saw["p_value"] < 1e-6 and saw["profile_lag1"] > 0.8
     fixed = rng.normal(0, 0.3, steps)
-    repeated = stats.batch_periodicity(
+    repeated = batch_series.batch_periodicity(
         _epochs_of_losses(6, steps, rng, fixed), steps)
     assert repeated["p_value"] < 1e-6 and repeated["profile_lag1"] < 0.5
-    shuffled = stats.batch_periodicity(
+    shuffled = batch_series.batch_periodicity(
         _epochs_of_losses(6, steps, rng, 0.0), steps)
     assert shuffled["p_value"] > 1e-3
 
@@ -127,7 +128,7 @@ def test_short_inputs_give_nan_not_errors():
         assert math.isnan(stats.flip_rate(values))
         assert all(math.isnan(v) for v in stats.trend(values))
         assert len(stats.robust_smooth(values)) == len(values)
-    assert stats.batch_periodicity([1.0] * 10, 4) == {}
+    assert batch_series.batch_periodicity([1.0] * 10, 4) == {}
 
 
 _float = st.one_of(
@@ -151,8 +152,8 @@ def test_statistics_never_raise_on_any_curve(values):
         stats.trend(values)
         stats.relative_noise_level(values)
         stats.spike_scores(values, 1.0)
-        stats.batch_periodicity(values, 4)
-        stats.batch_noise(values, 4)
+        batch_series.batch_periodicity(values, 4)
+        batch_series.batch_noise(values, 4)
 
 
 @settings(max_examples=60, deadline=None)

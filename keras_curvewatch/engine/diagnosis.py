@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from keras_curvewatch.engine import arguments
+from keras_curvewatch.engine import batch_series
 from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.best_epoch import paired_metric
 from keras_curvewatch.engine.best_epoch import recommend_epoch
@@ -131,9 +132,10 @@ def _batch_stats(losses, steps_per_epoch):
     if losses is None:
         return {}
     out = {"steps_per_epoch": steps_per_epoch}
-    out.update(stats.batch_noise(losses, steps_per_epoch))
+    out.update(batch_series.batch_noise(losses, steps_per_epoch))
     if steps_per_epoch:
-        out["periodicity"] = stats.batch_periodicity(losses, steps_per_epoch)
+        out["periodicity"] = batch_series.batch_periodicity(
+            losses, steps_per_epoch)
     return out
 
 

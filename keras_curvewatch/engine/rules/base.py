@@ -24,8 +24,8 @@ class RuleInput:
         curves: `Curves`. The per-epoch curves.
         series: dict of str to `SeriesStats`, one per analysed curve.
         context: `RunContext`.
-        batch: dict. Per-batch statistics (`stats.batch_noise` and
-            `stats.batch_periodicity`), empty when no per-batch losses.
+        batch: dict. Per-batch statistics (`batch_series.batch_noise` and
+            `batch_series.batch_periodicity`), empty when no per-batch losses.
         loss: str or None. The training loss curve's name (`"loss"`).
         val_loss: str or None. The validation loss curve's name.
         metric: str or None. The main training metric (an accuracy).
