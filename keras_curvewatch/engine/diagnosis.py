@@ -21,6 +21,7 @@ from keras_curvewatch.engine.context import RunContext
 from keras_curvewatch.engine.curves import validation_gaps
 from keras_curvewatch.engine.report import Report
 from keras_curvewatch.engine.rules import RuleInput
+from keras_curvewatch.engine.rules.base import rate_course
 from keras_curvewatch.engine.rules import merge_findings
 from keras_curvewatch.engine.rules import run_rules
 from keras_curvewatch.engine.rules.finetune import advise
@@ -217,13 +218,9 @@ def _context_dict(context, curves):
     (`learning_rate_logged`: first, last, lowest, highest) when it changed:
     its first value alone hides a ReduceLROnPlateau that already cut it."""
     out = context.to_dict()
-    if "learning_rate" in curves:
-        rates = stats.finite(curves.get("learning_rate"))
-        if len(rates) and float(rates.max()) > float(rates.min()) * (
-                1 + 1e-6):
-            out["learning_rate_logged"] = [
-                float(rates[0]), float(rates[-1]), float(rates.min()),
-                float(rates.max())]
+    course = rate_course(curves)
+    if course is not None and course[3] > course[2] * (1 + 1e-6):
+        out["learning_rate_logged"] = list(course)
     return out
 
 

@@ -183,26 +183,35 @@ LR_CUT_EFFECT_EPOCHS = 3
 LR_CUT_MIN_EFFECT = 0.03
 
 
-def lr_range(inp):
-    """`(first, lowest, highest)` of a logged `learning_rate` curve, or
-    None."""
-    curve = inp.curves.get("learning_rate")
+def rate_course(curves):
+    """`(first, last, lowest, highest)` of a logged `learning_rate` curve
+    in `curves`, or None when there is none or it is never finite."""
+    curve = curves.get("learning_rate")
     if curve is None:
         return None
     fin = curve[np.isfinite(curve)]
     if not len(fin):
         return None
-    return float(fin[0]), float(np.min(fin)), float(np.max(fin))
+    return (float(fin[0]), float(fin[-1]), float(np.min(fin)),
+            float(np.max(fin)))
+
+
+def lr_range(inp):
+    """`(first, lowest, highest)` of a logged `learning_rate` curve, or
+    None."""
+    course = rate_course(inp.curves)
+    if course is None:
+        return None
+    first, _, low, high = course
+    return first, low, high
 
 
 def lr_range_sentence(inp):
     """'the logged learning rate went from A to B (lowest C)' or ''."""
-    span = lr_range(inp)
-    if span is None:
+    course = rate_course(inp.curves)
+    if course is None:
         return ""
-    first, low, high = span
-    last = float(inp.curves.get("learning_rate")[
-        np.isfinite(inp.curves.get("learning_rate"))][-1])
+    first, last, low, high = course
     if high <= first * (1 + 1e-6) and low >= first * (1 - 1e-6):
         return f"the logged learning rate stayed at {fmt(first)}"
     return (f"the logged learning rate went from {fmt(first)} to "
