@@ -17,25 +17,13 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from two_devices import two_tf_cpus as _two_tf_cpus  # noqa: E402
 
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 BACKEND = keras.backend.backend()
 N_SAMPLES = 50
 BATCH = 8  # global batch; the last one holds 2 samples, one per device
-
-
-def _two_tf_cpus():
-    """Splits the CPU into two logical devices, if TF has not started."""
-    import tensorflow as tf
-
-    cpus = tf.config.list_physical_devices("CPU")
-    try:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    except RuntimeError:  # Already initialised by an earlier test file.
-        pass
-    return len(tf.config.list_logical_devices("CPU"))
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute test")

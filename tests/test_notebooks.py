@@ -61,6 +61,21 @@ def _html(output):
     return output.get("data", {}).get("text/html", "")
 
 
+def _run_without_errors(name, workdir, monkeypatch):
+    """Reads and executes notebook `name`; fails on any error output."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    execute(notebook, workdir, monkeypatch)
+    for cell in notebook.cells:
+        for output in _outputs(cell, "error"):
+            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    return notebook
+
+
+def _stream_text(cell):
+    """The text the cell printed."""
+    return "".join(o.get("text", "") for o in _outputs(cell, "stream"))
+
+
 def _cell_containing(notebook, source_text):
     for cell in notebook.cells:
         if cell.cell_type == "code" and source_text in cell.source:
@@ -93,7 +108,7 @@ def test_live_callback_notebook(tmp_path, monkeypatch):
     assert "data:image/png;base64," in live
     assert not any("image/png" in o.get("data", {}) for o in displays)
     # The live display replaces the per-finding warnings printout.
-    printed = "".join(o.get("text", "") for o in _outputs(fit_cell, "stream"))
+    printed = _stream_text(fit_cell)
     assert "Warning" not in printed and "[warning]" not in printed, printed
     report_cell = _cell_containing(notebook, "report = watch.report")
     results = _outputs(report_cell, "execute_result")
@@ -115,38 +130,30 @@ def test_analyze_saved_history_notebook(tmp_path, monkeypatch):
              if "image/png" in o.get("data", {})]
     assert len(plots) == 1  # shown once, not twice
     share_cell = _cell_containing(notebook, "write_html(")
-    text = "".join(o.get("text", "") for o in _outputs(share_cell, "stream"))
+    text = _stream_text(share_cell)
     assert "report.html" in text and "bytes" in text
 
 
 def test_learning_rate_control_notebook(tmp_path, monkeypatch):
-    notebook = nbformat.read(NOTEBOOKS / "03_learning_rate_control.ipynb",
-                             as_version=4)
-    execute(notebook, tmp_path, monkeypatch)
-    for cell in notebook.cells:
-        for output in _outputs(cell, "error"):
-            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    notebook = _run_without_errors("03_learning_rate_control.ipynb", tmp_path,
+                                   monkeypatch)
     actions = _cell_containing(notebook, "for action in report.actions")
-    text = "".join(o.get("text", "") for o in _outputs(actions, "stream"))
+    text = _stream_text(actions)
     # The controller lowered the rate at least once, and said why.
     assert "0.05 -> " in text, text
     assert "learning_rate per epoch" in text
 
 
 def test_compare_runs_notebook(tmp_path, monkeypatch):
-    notebook = nbformat.read(NOTEBOOKS / "04_compare_runs.ipynb",
-                             as_version=4)
-    execute(notebook, tmp_path, monkeypatch)
-    for cell in notebook.cells:
-        for output in _outputs(cell, "error"):
-            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    notebook = _run_without_errors("04_compare_runs.ipynb", tmp_path,
+                                   monkeypatch)
     compare_cell = _cell_containing(notebook, "kcw.compare(")
     html = _html(_outputs(compare_cell, "execute_result")[0])
     assert 'class="curvewatch-compare"' in html
     for name in ("batch 32", "batch 4", "batch 2"):
         assert name in html
     pair_cell = _cell_containing(notebook, 'comparison.pair(')
-    text = "".join(o.get("text", "") for o in _outputs(pair_cell, "stream"))
+    text = _stream_text(pair_cell)
     assert "val_loss noise is" in text and "keep:" in text
     plot_cell = _cell_containing(notebook, "comparison.plot()")
     assert any("image/png" in o.get("data", {}) for o in _outputs(plot_cell))
@@ -158,14 +165,10 @@ def test_compare_runs_notebook(tmp_path, monkeypatch):
 
 
 def test_stop_on_sweep_notebook(tmp_path, monkeypatch):
-    notebook = nbformat.read(NOTEBOOKS / "05_stop_on_sweep.ipynb",
-                             as_version=4)
-    execute(notebook, tmp_path, monkeypatch)
-    for cell in notebook.cells:
-        for output in _outputs(cell, "error"):
-            raise AssertionError(f"{output['ename']}: {output['evalue']}")
+    notebook = _run_without_errors("05_stop_on_sweep.ipynb", tmp_path,
+                                   monkeypatch)
     sweep = _cell_containing(notebook, "for optimizer, rate in sweep")
-    text = "".join(o.get("text", "") for o in _outputs(sweep, "stream"))
+    text = _stream_text(sweep)
     rows = {tuple(line.split()[:2]): line.split()[2:]
             for line in text.splitlines()[1:] if line.startswith(("adam",
                                                                   "sgd"))}
@@ -180,5 +183,5 @@ def test_stop_on_sweep_notebook(tmp_path, monkeypatch):
         o.get("data", {}).get("text/plain", "")
         for o in _outputs(stopped, "execute_result"))
     full = _cell_containing(notebook, "print(report)")
-    printed = "".join(o.get("text", "") for o in _outputs(full, "stream"))
+    printed = _stream_text(full)
     assert "stopped training after epoch" in printed, printed
