@@ -139,6 +139,43 @@ def test_val_accuracy_frozen_at_majority_share_is_class_imbalance():
         assert not _advice(f).startswith("halve the learning rate")
 
 
+def test_real_fit_that_learns_the_class_prior_then_freezes_is_mismatch():
+    # Uninformative features, 90 % of one class: accuracy climbs for two
+    # or three epochs, then sits at the majority share while the loss
+    # still falls towards the class entropy.
+    import keras
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1000, 10)).astype("float32")
+    y = (rng.random(1000) < 0.1).astype("int32")
+    model = keras.Sequential([
+        keras.Input((10,)), keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=20,
+                        validation_split=0.2, verbose=0)
+    acc = history.history["accuracy"]
+    assert acc[0] < acc[-1] and max(acc[10:]) - min(acc[10:]) < 1e-3
+    report = kcw.analyze(history)
+    finding = report.get("metric_loss_mismatch")
+    assert finding is not None and finding.rank >= 1, report.codes
+    assert finding.top_cause == "class_imbalance"
+    assert "majority" in finding.message
+
+
+def test_accuracy_frozen_near_one_is_not_a_class_share():
+    # A classifier that has learned: accuracy 0.9998 for the last 15
+    # epochs while the loss creeps down. No room to move is not a
+    # majority-class predictor.
+    n = 25
+    loss = _noisy(_decay(n, 0.3, 0.02, 4), 0.01, 5)
+    acc = np.minimum(0.9998, 0.9 + 0.02 * np.arange(n))
+    report = kcw.analyze({"loss": loss, "accuracy": acc})
+    assert not report.has("metric_loss_mismatch"), report.codes
+
+
 def test_metric_frozen_while_loss_moves_is_mismatch():
     n = 12
     loss = _decay(n, 3.9, 1.9, 3)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from keras_curvewatch.engine import stats
 from keras_curvewatch.engine.findings import Finding
 from keras_curvewatch.engine.findings import INFO
 from keras_curvewatch.engine.findings import WARNING
@@ -33,6 +34,20 @@ LOSS_MOVES_LOG_RANGE = math.log(1.25)
 FROZEN_MIN_EPOCHS = 5
 # End values: mean of the last 3 epochs.
 END_EPOCHS = 3
+# "Accuracy flat at a class share while the loss still falls": the metric
+# may learn for a few epochs first, so a frozen stretch at the end counts
+# when it covers at least half the run ("over most of the run" at its
+# least)...
+FROZEN_TAIL_MIN_SHARE = 0.5
+# ...and the loss over that stretch still falls: a significant downward
+# trend (5 % level) by at least 3 % of its level, the "several percent"
+# of LABELLING.md's not_converged.
+SHARE_LOSS_MIN_FALL = 0.03
+SHARE_TREND_P = 0.05
+# A frozen accuracy means nothing when it has no room to move: within one
+# point of 1.0 (10x the frozen tolerance) a classifier that has learned
+# holds its accuracy as still as a majority-class predictor does.
+SHARE_MIN_ERROR = 10 * shape.FROZEN_METRIC_RANGE
 
 
 def _ratio_form(inp):
@@ -111,13 +126,63 @@ def _frozen_form(inp):
             continue
         value = float(np.median(rest[np.isfinite(rest)]))
         return _frozen_finding(inp, name, loss_name, value, fin)
+    return _frozen_share_tail(inp, names)
+
+
+def _frozen_tail_start(values):
+    """Index where the longest frozen stretch ending at the last epoch
+    starts (len(values) when the last value is not finite)."""
+    start, low, high = len(values), np.inf, -np.inf
+    for i in range(len(values) - 1, -1, -1):
+        v = values[i]
+        if not np.isfinite(v):
+            break
+        low, high = min(low, v), max(high, v)
+        if high - low >= shape.FROZEN_METRIC_RANGE:
+            break
+        start = i
+    return start
+
+
+def _frozen_share_tail(inp, names):
+    """An accuracy that learned for a few epochs, then froze at a class
+    share for most of the run while its loss still falls."""
+    for name in names:
+        values = inp.values(name)
+        loss_name = _loss_for(inp, name)
+        if (values is None or loss_name is None or "accuracy" not in name
+                or not is_bounded_metric(name, values)):
+            continue
+        n = len(values)
+        start = _frozen_tail_start(values)
+        if n - start < max(FROZEN_MIN_EPOCHS, FROZEN_TAIL_MIN_SHARE * n):
+            continue
+        value = float(np.median(values[start:]))
+        if not 0.5 <= value <= 1.0 - SHARE_MIN_ERROR:
+            continue
+        partner = name[4:] if name.startswith("val_") else None
+        if partner in inp.series and _frozen_tail_start(
+                inp.values(partner)) > start:
+            # A small validation set's accuracy moves in coarse steps;
+            # the training accuracy must be frozen over the stretch too.
+            continue
+        loss = inp.values(loss_name)[start:]
+        if not np.isfinite(loss).all() or loss.min() <= 0:
+            continue
+        _, tau, p_value = stats.trend(loss)
+        fall = (float(loss[0]) - float(loss[-1])) / float(loss[0])
+        if (np.isfinite(p_value) and p_value < SHARE_TREND_P and tau < 0
+                and fall >= SHARE_LOSS_MIN_FALL):
+            return _frozen_finding(inp, name, loss_name, value, loss,
+                                   epochs=len(loss))
     return None
 
 
-def _frozen_finding(inp, name, loss_name, value, loss):
+def _frozen_finding(inp, name, loss_name, value, loss, epochs=None):
     falling = loss[-1] < loss[0]
+    epochs = len(loss) + 1 if epochs is None else epochs
     share = "accuracy" in name and 0.5 <= value < 1.0
-    what = (f"{name} is frozen at {fmt(value, 4)} for {len(loss) + 1} "
+    what = (f"{name} is frozen at {fmt(value, 4)} for {epochs} "
             f"epochs while {loss_name} "
             + ("falls" if falling else "moves") + f" from {fmt(loss[0])} "
             f"to {fmt(loss[-1])}")
