@@ -71,6 +71,51 @@ def test_smoothed_end_from_the_tail_equals_the_whole_curve(values):
     assert cadence._smoothed_end(tail) == stats.robust_smooth(values)[-1]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=8, max_size=40))
+def test_smoothed_floor_bounds_the_smoothed_minimum_epoch_by_epoch(values):
+    # Fed one epoch at a time, as in fit: every bound holds for the curve
+    # so far, so the cheap diverging check never misses a divergence.
+    watch = DiagnosisCadence()
+    for n in range(cadence.SMOOTH_END_POINTS, len(values) + 1):
+        floor = watch._smoothed_floor(values[:n])
+        assert floor <= np.min(stats.robust_smooth(values[:n])) + 1e-12
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=8, max_size=40))
+def test_smoothed_start_settles_after_the_first_points(values):
+    head = values[:cadence.SMOOTH_END_POINTS]
+    assert stats.robust_smooth(head)[0] == stats.robust_smooth(values)[0]
+
+
+def test_a_noisy_falling_loss_raises_no_diverging_alarm():
+    # Batch-4 epochs: a loss falling from 1.0 to 0.3 with 15 % noise. Its
+    # raw minimum is a lucky low, so a bound from it alarmed at most
+    # epochs; a critical divergence needs the end above the start.
+    rng = np.random.default_rng(0)
+    trend = 0.3 + 0.7 * np.exp(-np.arange(300) / 20.0)
+    values = list(trend * np.exp(rng.normal(0.0, 0.15, 300)))
+    watch = DiagnosisCadence()
+    alarms = sum(watch._diverging(values[:n]) for n in range(1, 301))
+    loose = sum(stats.robust_smooth(values[:n])[-1] > 1.1 * min(values[:n])
+                for n in range(8, 301))
+    assert alarms <= 2 and loose > 100, (alarms, loose)
+
+
+def test_a_loss_that_climbs_above_its_start_alarms_at_once():
+    values = list(np.linspace(1.0, 0.4, 20)) + list(np.linspace(0.45, 1.5, 15))
+    watch = DiagnosisCadence()
+    flags = [watch._diverging(values[:n]) for n in range(1, len(values) + 1)]
+    first = flags.index(True)
+    smooth_end = [stats.robust_smooth(values[:n])[-1]
+                  for n in range(1, len(values) + 1)]
+    # The first epoch whose smoothed end is above the smoothed start.
+    above = next(n for n in range(8, len(values))
+                 if smooth_end[n] > stats.robust_smooth(values)[0])
+    assert first <= above
+
+
 def _synthetic_runs():
     """Curves that diverge, spike or stay healthy, as in
     bench/detection.py."""
@@ -80,9 +125,9 @@ def _synthetic_runs():
         n = int(rng.integers(20, 60))
         t = np.arange(n)
         loss = (0.3 + np.exp(-t / 6.0)) * np.exp(rng.normal(0, 0.03, n))
-        if i % 3 == 0:  # diverging after a minimum
+        if i % 3 == 0:  # diverging after a minimum, past its start
             onset = int(n * rng.uniform(0.3, 0.6))
-            loss = loss * np.where(t > onset, 1 + 0.08 * (t - onset), 1.0)
+            loss = loss * np.where(t > onset, 1 + 0.3 * (t - onset), 1.0)
         elif i % 3 == 1:  # spikes
             for epoch in rng.choice(np.arange(2, n - 1), 2, replace=False):
                 loss[epoch] *= rng.uniform(1.6, 4.0)
@@ -91,11 +136,14 @@ def _synthetic_runs():
     return runs
 
 
-def test_alarm_fires_whenever_a_divergence_or_new_spike_is_found():
+def test_alarm_fires_whenever_a_critical_divergence_or_new_spike_is_found():
+    # A climb that is only a warning waits for the budget (see
+    # DiagnosisCadence._diverging); a critical one is raised at once.
     checked = {"diverging": 0, "spike": 0}
     for curves in _synthetic_runs():
         watch = DiagnosisCadence(budget=0.0)
         n_epochs = len(curves["loss"])
+        before = False
         for n in range(1, n_epochs + 1):
             history, entry = _feed(watch, curves, n)
             alarm = watch.due(history, entry)
@@ -103,9 +151,12 @@ def test_alarm_fires_whenever_a_divergence_or_new_spike_is_found():
                 with watch.timed():
                     pass
             report = kcw.analyze(history)
-            if any(f.code == "diverging" for f in report.findings):
+            critical = any(f.code == "diverging" and f.severity == "critical"
+                           for f in report.findings)
+            if critical and not before:  # the epoch it appears
                 checked["diverging"] += 1
                 assert alarm, (n, history["loss"])
+            before = critical
             new_spike = any(n - 2 in report.series[name].spikes
                             for name in ("loss", "val_loss"))
             if new_spike:

@@ -125,6 +125,28 @@ def test_statistics_match_losses_recomputed_independently():
         assert stats.first_nonfinite is None
 
 
+def test_epochs_after_the_first_are_told_apart_without_device_writes():
+    # A ring of 8 slots and 7 batches an epoch: after the first epoch,
+    # clear() only moves host offsets, so the ring wraps across epochs and
+    # the counters run on; every epoch's statistics stay exact.
+    x, y = _data()
+    model = _model()
+    accumulator = loss_tap.install(model, capacity=8, steps=7)
+    truth, read = _RecordTrueLosses(x, y), _ReadStats()
+    epochs = 5
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False,
+              verbose=0, callbacks=[read, truth])
+    assert read.accumulator is accumulator
+    for epoch, stats in enumerate(read.epochs):
+        true = np.array(truth.losses[epoch * 7:(epoch + 1) * 7])
+        assert stats.n_batches == 7 and stats.complete
+        np.testing.assert_allclose(stats.losses, true, rtol=1e-4)
+        np.testing.assert_allclose(stats.weighted_mean, read.logged[epoch],
+                                   rtol=1e-4)
+    if BACKEND != "torch":  # torch's eager step folds into the statistics
+        assert _numpy(accumulator.count) == 7 * epochs
+
+
 @pytest.mark.skipif(BACKEND == "torch",
                     reason="steps_per_execution > 1 is not supported on torch")
 def test_every_batch_is_seen_with_steps_per_execution():

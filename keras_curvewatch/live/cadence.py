@@ -4,9 +4,10 @@ The full diagnosis (`analyze()` on every epoch so far) costs more as the
 run grows, while an epoch of a small-data run costs a few milliseconds. So
 the full diagnosis runs only while its total cost stays under
 `DIAGNOSIS_BUDGET` of the training time, and cheap O(1) checks run at every
-epoch end and call for it at once when a NaN, a possible divergence or a
-possible spike appears: those findings are still raised in the epoch they
-appear. The report at train end is always a full diagnosis, so it equals
+epoch end and call for it at once when a NaN, a possible critical divergence
+(above its start, or exploded) or a possible spike appears: those findings
+are still raised in the epoch they appear. A slower climb, a warning, waits
+for the budget's next full diagnosis. The report at train end is always a full diagnosis, so it equals
 `analyze()` on the same history.
 
 Imports no keras: the checks work on the host-side history lists.
@@ -17,6 +18,7 @@ import math
 import time
 
 from keras_curvewatch.engine.rules.training import DIVERGING_MIN_RELATIVE_RISE
+from keras_curvewatch.engine.rules.training import EXPLODED_RATIO
 from keras_curvewatch.engine.series import SPIKE_MIN_RELATIVE_JUMP
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
@@ -54,12 +56,18 @@ class DiagnosisCadence:
         self._begin = time.perf_counter()
         self.spent = 0.0  # seconds spent in full diagnoses
         self.last_cost = 0.0  # seconds of the last full diagnosis
+        self.least_cost = math.inf  # seconds of the cheapest one
         self.last_epochs = 0  # epochs it covered
         self.epochs = 0  # epochs seen
         self.runs = 0  # full diagnoses run
         self.behind = False  # epochs seen since the last full diagnosis
-        self._loss_min = math.inf  # running minimum of the training loss
         self._loss_nonfinite = False  # a non-finite training loss seen
+        # Running minimum of the settled medians of 5 of the training loss
+        # (indices 2..folded), a lower bound of its smoothed minimum.
+        self._median_min = math.inf
+        self._folded = 1
+        self._start = None  # the smoothed start, once settled
+        self._checked_end = -math.inf  # highest end a diagnosis checked
         self._curves = (None, None)  # (history keys, (loss, val_loss))
 
     def due(self, history, entry):
@@ -79,8 +87,13 @@ class DiagnosisCadence:
         if self.runs == 0 or self.alarm(history, entry):
             return True
         training = time.perf_counter() - self._begin - self.spent
-        # The diagnosis grows about linearly with the epochs it covers.
-        predicted = self.last_cost * self.epochs / max(self.last_epochs, 1)
+        # The diagnosis costs a fixed part (the cheapest one so far bounds
+        # it: about 2.5 ms on CPU) plus a part that grows about linearly
+        # with the epochs it covers (0.02 ms an epoch up to 1,000 epochs;
+        # bench/scaling.py).
+        growing = max(0.0, self.last_cost - self.least_cost)
+        predicted = self.least_cost + growing * self.epochs / max(
+            self.last_epochs, 1)
         return self.spent + predicted < self.budget * training
 
     @contextlib.contextmanager
@@ -91,6 +104,7 @@ class DiagnosisCadence:
             yield
         finally:
             self.last_cost = time.perf_counter() - start
+            self.least_cost = min(self.least_cost, self.last_cost)
             self.spent += self.last_cost
             self.last_epochs = self.epochs
             self.runs += 1
@@ -121,6 +135,12 @@ class DiagnosisCadence:
                    for name in (loss, val_loss) if name is not None)
 
     def _diverging(self, values):
+        """A necessary condition of a critical `diverging`: the smoothed
+        end lies more than `DIVERGING_MIN_RELATIVE_RISE` above a lower
+        bound of the smoothed minimum (see `_smoothed_floor`), and above
+        the smoothed start or `EXPLODED_RATIO` times that bound (what
+        makes the finding critical). A climb that is only a warning waits
+        for the budget's next full diagnosis."""
         last = values[-1]
         if not math.isfinite(last):
             self._loss_nonfinite = True
@@ -128,14 +148,51 @@ class DiagnosisCadence:
             # `diverging` skips a loss with any non-finite value (the NaN
             # itself is raised by the check on the epoch's entry).
             return False
-        self._loss_min = min(self._loss_min, last)
-        if self._loss_min <= 0:
-            return True  # The cheap bound below needs positive losses.
-        tail = values[-SMOOTH_END_POINTS:]
-        # The smoothed minimum is at least the raw minimum, so a smoothed
-        # end above (1 + rise) * raw minimum is necessary for a divergence.
-        end = _smoothed_end(tail)
-        return end > (1.0 + DIVERGING_MIN_RELATIVE_RISE) * self._loss_min
+        if len(values) < SMOOTH_END_POINTS:
+            smooth = robust_smooth(values)  # a few points: exact
+            floor, end = float(min(smooth)), float(smooth[-1])
+            start = float(smooth[0])
+        else:
+            floor = self._smoothed_floor(values)
+            end = _smoothed_end(values[-SMOOTH_END_POINTS:])
+            # The smoothed start depends on the first 6 values only.
+            start = float(robust_smooth(values[:SMOOTH_END_POINTS])[0]) if (
+                self._start is None) else self._start
+            self._start = start
+        if floor <= 0:
+            return True  # The relative bounds below need positive losses.
+        if end <= (1.0 + DIVERGING_MIN_RELATIVE_RISE) * floor:
+            return False
+        if not (end > start or end >= EXPLODED_RATIO * floor):
+            return False
+        # A loss that bounces by 10x at its floor (Adam near a zero loss)
+        # meets the bounds at most epochs without diverging: after a full
+        # diagnosis for one end, only a higher smoothed end calls for
+        # another (a divergence climbs to new highs).
+        if end <= self._checked_end:
+            return False
+        self._checked_end = end
+        return True
+
+    def _smoothed_floor(self, values):
+        """A lower bound of `min(robust_smooth(values))`, amortised O(1).
+
+        The Hanning pass averages neighbours and the median of 3 is at
+        least the least of its medians of 5, so every interior smoothed
+        value is at least the least median of 5; each end-point value is
+        at least the lesser of its raw value and its neighbour (a median
+        of three is at least the lesser of any two of them). The medians
+        of full windows (indices 2..n-3) are settled and kept as a running
+        minimum; the ends are recomputed from their few values.
+        """
+        n = len(values)
+        for i in range(max(self._folded + 1, 2), n - 2):
+            self._median_min = min(self._median_min,
+                                   sorted(values[i - 2:i + 3])[2])
+            self._folded = i
+        edges = (values[0], sorted(values[:3])[1],
+                 sorted(values[-3:])[1], values[-1])
+        return min(self._median_min, *edges)
 
 
 def _smoothed_end(tail):

@@ -257,7 +257,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         if self._accumulator is None:
             return
         try:
-            self._accumulator.clear()
+            # The label counts are read after the first epoch only.
+            self._accumulator.clear(labels=not self._labels_read)
         except Exception as error:
             self._disable(error)
 

@@ -170,6 +170,7 @@ def install(model, capacity=None, steps=None):
     existing = installed_accumulator(model)
     if existing is not None:
         _refold(existing, model, steps)
+        existing._soft = None  # a new fit starts with a full reset
         return existing
     if capacity is None:
         capacity = _capacity_for(steps)
