@@ -287,3 +287,28 @@ def test_context_line_shows_the_logged_rates_whole_range():
                           "lr": [1e-3] * 6})
     assert "logged:" not in str(steady)
     assert kcw.Report.from_json(report.to_json()) == report
+
+
+def test_a_bump_over_a_few_epochs_of_a_long_run_is_a_spike():
+    # Adam near a zero loss: the training loss climbs from 0.04 to 0.5
+    # over four epochs and falls back over five more, in a 150-epoch run.
+    # On a plot of the whole run that is one jump, and it came back.
+    loss = _noisy(_decay(150, 2.0, 0.01, 8), 0.05, 9)
+    bump = [0.04, 0.09, 0.2, 0.34, 0.5, 0.41, 0.3, 0.16, 0.07, 0.03]
+    loss[58:68] = bump
+    report = kcw.analyze({"loss": loss})
+    finding = report.get("loss_spike")
+    assert finding is not None, report.codes
+    assert finding.epoch in range(58, 68)
+    assert not report.has("diverging")
+
+
+def test_a_rise_over_the_first_epochs_is_not_a_spike():
+    # The validation loss climbs for four epochs before training takes
+    # hold: the start of training, with no level to jump from.
+    n = 140
+    val = _noisy(_decay(n, 0.9, 0.45, 20), 0.03, 11)
+    val[:9] = [1.5, 2.0, 3.1, 3.4, 3.5, 3.2, 2.8, 2.1, 1.6]
+    report = kcw.analyze({"loss": _decay(n, 1.2, 0.1, 30), "val_loss": val})
+    assert not report.has("loss_spike"), report.codes
+

@@ -176,3 +176,76 @@ def jumps(values):
             out.append((i, width, jump, usual, share))
             break
     return out
+
+
+def humps(values, max_width):
+    """Bumps wider than two epochs that come back down: on a plot of a long
+    run, a climb and fall over a few epochs reads as one jump.
+
+    A bump is a local maximum whose curve falls to half the peak on both
+    sides within `max_width` epochs (it returns to its level), climbing
+    and falling without a reversal in between; its height
+    is measured from where the curve sits at a quarter of the peak on
+    each side (the level it rose from and returned to). Bumps of one or
+    two epochs are `jumps`'s. Positive finite curves only; others give [].
+
+    Args:
+        values: 1-D array.
+        max_width: int. Widest bump, in epochs above half the peak.
+
+    Returns:
+        list of `(index, width, log_jump, usual, share)` as `jumps`, with
+        `index` the peak's epoch.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < 8 or max_width < 3 or not finite_positive(values):
+        return []
+    usual = float(np.median(np.abs(np.diff(np.log(values)))))
+    spread = float(np.ptp(values))
+    out, covered = [], -1
+    for p in range(1, n - 1):
+        peak = values[p]
+        if p <= covered or peak < values[p - 1] or peak < values[p + 1]:
+            continue
+        left = _fall_to(values, p, -1, HUMP_WIDTH_AT * peak, max_width + 1)
+        right = _fall_to(values, p, 1, HUMP_WIDTH_AT * peak, max_width + 1)
+        if left is None or right is None:
+            continue
+        width = right - left - 1
+        if not 3 <= width <= max_width or left < HUMP_MIN_LEAD:
+            continue
+        # One climb and one fall, as a step gone wrong makes; noise makes
+        # jagged bumps, and a noisy curve has those everywhere.
+        if (np.diff(values[left:p + 1]) < 0).any() or (
+                np.diff(values[p:right + 1]) > 0).any():
+            continue
+        base_left = _fall_to(values, p, -1, HUMP_BASE_AT * peak, n)
+        base_right = _fall_to(values, p, 1, HUMP_BASE_AT * peak, n)
+        ref = max(values[left if base_left is None else base_left],
+                  values[right if base_right is None else base_right])
+        share = (peak - ref) / spread if spread else 0.0
+        out.append((p, width, math.log(peak / ref), usual, share))
+        covered = right
+    return out
+
+
+# A bump's width is counted where the curve stands above half its peak,
+# and its height from where it stands at a quarter of it.
+HUMP_WIDTH_AT = 0.5
+HUMP_BASE_AT = 0.25
+# A bump needs a level to rise from: at least 3 epochs before it (a rise
+# over the first epochs is the start of training, not a jump).
+HUMP_MIN_LEAD = 3
+
+
+def _fall_to(values, start, step, level, within):
+    """The first index from `start` in direction `step` (at most `within`
+    steps away) where the curve is at or below `level`, or None."""
+    i = start + step
+    while 0 <= i < len(values) and abs(i - start) <= within:
+        if values[i] <= level:
+            return i
+        i += step
+    return None
+

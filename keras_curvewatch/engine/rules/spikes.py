@@ -26,17 +26,32 @@ SPIKE_MIN_SHARE_OF_RANGE = 0.15
 # bench/labelled_fits.py: 1.81x on a collapse, 1.53x on a climb).
 SPIKE_LAST_MIN_LOG_JUMP = math.log(1.75)
 
+# A bump wider than two epochs counts as one jump when it spans at most a
+# twentieth of the run (5 % of the plot's width, what reads as a spike on
+# a plot of the whole run): only runs of 60 epochs or more have such.
+HUMP_MAX_SHARE_OF_RUN = 1.0 / 20.0
+# It climbs over several moves, each of which may be a usual one, so its
+# whole climb must be twice a one-epoch spike's multiple of the usual move.
+HUMP_USUAL_MULTIPLE = 2 * SPIKE_USUAL_MULTIPLE
+
+
 def _spikes(values):
     """`(indices, worst)` of the jumps that count as spikes (see
     `SPIKE_*`), worst as `(index, ratio, multiple_of_usual)`."""
     hits, worst = [], None
     last = len(values) - 1
-    for index, _, jump, usual, share in shape.jumps(values):
+    candidates = sorted(shape.jumps(values) + shape.humps(
+        values, int(len(values) * HUMP_MAX_SHARE_OF_RUN)))
+    for index, width, jump, usual, share in candidates:
         multiple = jump / usual if usual > 0 else float("inf")
         least = SPIKE_LAST_MIN_LOG_JUMP if index == last else (
             SPIKE_MIN_LOG_JUMP)
-        if (jump >= least and multiple >= SPIKE_USUAL_MULTIPLE
+        usual_multiple = (SPIKE_USUAL_MULTIPLE if width <= 2
+                          else HUMP_USUAL_MULTIPLE)
+        if (jump >= least and multiple >= usual_multiple
                 and share >= SPIKE_MIN_SHARE_OF_RANGE):
+            if hits and index - hits[-1] <= max(2, width):
+                continue  # the same bump, seen by jumps and by humps
             hits.append(index)
             if worst is None or jump > math.log(worst[1]):
                 worst = (index, math.exp(jump), multiple)
