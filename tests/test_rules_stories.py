@@ -312,3 +312,37 @@ def test_a_rise_over_the_first_epochs_is_not_a_spike():
     report = kcw.analyze({"loss": _decay(n, 1.2, 0.1, 30), "val_loss": val})
     assert not report.has("loss_spike"), report.codes
 
+
+def test_a_kick_then_a_steady_recovery_is_a_spike():
+    # Epoch 9 of 18: the loss jumps 3.4x, then retrains back down over
+    # four epochs. It did not come back in one or two epochs, yet it is
+    # one isolated jump, not a divergence.
+    loss = [0.549, 0.239, 0.206, 0.198, 0.193, 0.188, 0.184, 0.179, 0.175,
+            0.603, 0.447, 0.374, 0.316, 0.287, 0.277, 0.262, 0.249, 0.238]
+    report = kcw.analyze({"loss": loss})
+    finding = report.get("loss_spike")
+    assert finding is not None, report.codes
+    assert finding.epoch == 9
+    assert not report.has("diverging")
+
+
+def test_a_steady_fall_with_noise_has_no_recovery_spike():
+    loss = _noisy(_decay(40, 1.0, 0.2, 8), 0.01, 21)
+    assert not kcw.analyze({"loss": loss}).has("loss_spike")
+
+
+def test_visible_zigzag_is_val_fluctuation_whatever_n_val_explains():
+    # 80 validation samples: their sampling error explains much of this
+    # noise, yet the curve visibly zig-zags by 8-15 % of its level while
+    # the training loss falls smoothly: that is the shape LABELLING.md
+    # calls val_fluctuation (the small set is its first cause).
+    n = 24
+    loss = _decay(n, 0.6, 0.52, 4)
+    val = 0.48 * np.array([1.0, 1.1, 0.97, 1.09, 0.98, 1.12, 0.99, 1.1,
+                           0.97, 1.08] * 3)[:n]
+    report = kcw.analyze({"loss": loss, "val_loss": val}, n_val=80)
+    finding = report.get("val_fluctuation")
+    assert finding is not None, report.codes
+    assert finding.top_cause == "validation_size"
+    assert "80" in " ".join(text for _, text in finding.causes)
+

@@ -249,3 +249,46 @@ def _fall_to(values, start, step, level, within):
         i += step
     return None
 
+
+# A jump followed by a steady recovery: the curve must come back within
+# half the jump (on the log scale) in 3 epochs or more (quicker returns
+# are `jumps`'s) and at most a fifth of the run, falling every epoch on
+# the way.
+RECOVERY_MAX_SHARE_OF_RUN = 0.2
+RECOVERY_MIN_EPOCHS = 3
+
+
+def recoveries(values):
+    """One-epoch jumps that the curve then recovers from steadily, over
+    more epochs than `jumps` looks at (a kick to the weights, then
+    retraining): the jump from the epoch before, on the log scale.
+
+    Returns:
+        list of `(index, width, log_jump, usual, share)` as `jumps`, with
+        `width` the epochs the recovery took.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < 8 or not finite_positive(values):
+        return []
+    logs = np.log(values)
+    usual = float(np.median(np.abs(np.diff(logs))))
+    spread = float(np.ptp(values))
+    within = max(RECOVERY_MIN_EPOCHS, int(n * RECOVERY_MAX_SHARE_OF_RUN))
+    out = []
+    for i in range(HUMP_MIN_LEAD, n - 1):
+        jump = logs[i] - logs[i - 1]
+        if jump <= 0:
+            continue
+        back = logs[i - 1] + 0.5 * jump
+        for k in range(i + 1, min(n, i + 1 + within)):
+            if logs[k] > logs[k - 1]:
+                break  # not a steady recovery
+            if logs[k] <= back:
+                if k - i >= RECOVERY_MIN_EPOCHS:  # quicker ones: `jumps`
+                    share = ((values[i] - values[i - 1]) / spread
+                             if spread else 0.0)
+                    out.append((i, k - i, jump, usual, share))
+                break
+    return out
+

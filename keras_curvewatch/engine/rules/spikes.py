@@ -41,7 +41,8 @@ def _spikes(values):
     hits, worst = [], None
     last = len(values) - 1
     candidates = sorted(shape.jumps(values) + shape.humps(
-        values, int(len(values) * HUMP_MAX_SHARE_OF_RUN)))
+        values, int(len(values) * HUMP_MAX_SHARE_OF_RUN))
+        + shape.recoveries(values))
     for index, width, jump, usual, share in candidates:
         multiple = jump / usual if usual > 0 else float("inf")
         least = SPIKE_LAST_MIN_LOG_JUMP if index == last else (
