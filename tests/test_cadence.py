@@ -170,6 +170,28 @@ def _comparable(report):
             {k: s.to_dict() for k, s in report.series.items()})
 
 
+def test_epochs_read_at_the_next_diagnosis_fill_in_every_row(monkeypatch):
+    # With no budget, most epochs' batch statistics wait in the ring for
+    # the next diagnosis; at train end every row of the history is filled
+    # in, each from its own epoch's batch losses.
+    monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", 0.0)
+    x, y = tiny_regression.data(96)
+    model = tiny_regression.build_model(keras)
+    watch = kcw.CurveWatch(display=False, warn=lambda f: None)
+    model.fit(x, y, batch_size=8, epochs=30, validation_split=0.25,
+              verbose=0, callbacks=[watch])
+    assert watch._cadence.runs < 30
+    losses = np.reshape(watch.report.batch["batch_losses"], (30, 9))
+    history = watch.history
+    for key in ("loss_batch_std", "loss_batch_min", "loss_batch_max"):
+        assert len(history[key]) == 30 and np.isfinite(history[key]).all()
+    np.testing.assert_allclose(history["loss_batch_std"],
+                               losses.std(axis=1, ddof=1), rtol=1e-4)
+    np.testing.assert_allclose(history["loss_batch_min"], losses.min(axis=1),
+                               rtol=1e-5)
+    assert watch.report.context["n_val"] == 24
+
+
 @pytest.mark.parametrize("budget", [0.0, 0.02])
 def test_report_at_train_end_equals_analyze(monkeypatch, budget):
     monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", budget)

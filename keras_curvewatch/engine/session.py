@@ -67,6 +67,7 @@ class DiagnosisSession:
         self.epochs = []
         self.gaps = {}  # val_* key -> rows where validation did not run
         self.epoch_batch_losses = []
+        self._batch_loss_count = 0  # sum of their lengths
         self.measured = {}
         self.notes = []
         self.lint_findings = []
@@ -101,10 +102,38 @@ class DiagnosisSession:
         if measured is not None:
             self.measured = dict(measured)
         if batch_losses is not None:
-            self.epoch_batch_losses.append([float(v) for v in batch_losses])
-            while (len(self.epoch_batch_losses) > 1 and sum(
-                    map(len, self.epoch_batch_losses)) > MAX_BATCH_LOSSES):
-                self.epoch_batch_losses.pop(0)
+            self._add_batch_losses(batch_losses)
+
+    def fill_epoch(self, index, logs, batch_losses=None, measured=None):
+        """Fills in what was measured for an epoch already added.
+
+        `CurveWatch` adds most epochs without their per-batch statistics
+        and reads those for all of them at once before a diagnosis; this
+        writes them where they belong. Epochs must be filled in order.
+
+        Args:
+            index: int. The epoch's row (0 for the first epoch added).
+            logs: dict of str to float. Values of that row to set.
+            batch_losses: list of float or None. Its per-batch losses.
+            measured: dict or None. As in `add_epoch`.
+        """
+        n = len(self.epochs)
+        for key, value in logs.items():
+            if key not in self.history:
+                self.history[key] = [math.nan] * n
+            self.history[key][index] = value
+        if measured is not None:
+            self.measured = dict(measured)
+        if batch_losses is not None:
+            self._add_batch_losses(batch_losses)
+
+    def _add_batch_losses(self, batch_losses):
+        losses = [float(v) for v in batch_losses]
+        self.epoch_batch_losses.append(losses)
+        self._batch_loss_count += len(losses)
+        while (len(self.epoch_batch_losses) > 1
+               and self._batch_loss_count > MAX_BATCH_LOSSES):
+            self._batch_loss_count -= len(self.epoch_batch_losses.pop(0))
 
     def add_note(self, note):
         """Adds a note to every report, once."""
@@ -259,6 +288,7 @@ class DiagnosisSession:
             losses = losses[:max(len(losses) - drop, 0)]
         self.epoch_batch_losses = [[decode_float(v) for v in e]
                                    for e in losses]
+        self._batch_loss_count = sum(map(len, self.epoch_batch_losses))
         self.measured = dict(state.get("measured", {}))
         self.gaps = {k: [int(r) for r in rows if int(r) < keep]
                      for k, rows in state.get("gaps", {}).items()}

@@ -8,6 +8,7 @@ engine as `analyze()`.
 """
 
 import logging
+import math
 import os
 import sys
 import warnings
@@ -200,6 +201,7 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         self._cadence.start()
         self._stopper.reset()
         self._labels_read, self._label_counts, self._split = False, None, []
+        self._marks = []  # (row, mark) of epochs whose batches wait
 
     @property
     def history(self):
@@ -316,6 +318,60 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
 
     def _epoch_end(self, epoch, logs):
         entry = {k: to_float(v) for k, v in logs.items()}
+        mark = self._accumulator.mark_epoch() if self._deferrable() else None
+        if mark is not None:
+            # Its batches stay in the ring until the next diagnosis.
+            self._session.add_epoch(epoch, entry)
+            self._marks.append((len(self._session.epochs) - 1, mark))
+        else:
+            self._read_marked()
+            self._add_read_epoch(epoch, logs, entry)
+        # The learning-rate control and stop_on read a fresh report at every
+        # epoch; otherwise the cadence decides (see cadence.py).
+        if (self._lr is not None or self._stopper.active
+                or self._cadence.due(self.history, entry)):
+            with self._cadence.timed():
+                self._diagnose_and_notify(epoch, logs)
+        if self._chief and self.backup_dir is not None:
+            self._save()
+
+    def _deferrable(self):
+        """Whether this epoch's batch statistics can wait for the next
+        diagnosis: the ring-only path, nothing that reads them every epoch
+        (logs, a backup, the controllers), and room in the ring for the
+        epochs waiting and two more of the last one's length."""
+        if (self._accumulator is None or not self._labels_read
+                or self._accumulator.trace_error is not None
+                or self.log_batch_stats or self.backup_dir is not None
+                or self._lr is not None or self._stopper.active):
+            return False
+        if not self._marks:
+            return True
+        first, last = self._marks[0][1], self._marks[-1][1]
+        waiting = last[1] - first[0]
+        return waiting + 2 * (last[1] - last[0]) <= (
+            self._accumulator.capacity)
+
+    def _read_marked(self):
+        """Reads the batches of the epochs waiting, with one transfer, and
+        fills in their rows."""
+        if not self._marks:
+            return
+        marks, self._marks = self._marks, []
+        results = self._accumulator.read_marked([m for _, m in marks])
+        for (index, _), batch_stats in zip(marks, results):
+            if batch_stats is None:  # overwritten: the ring wrapped
+                self._session.fill_epoch(index, {}, measured=dict(
+                    self._session.measured, complete=False))
+                continue
+            history = self._session.history
+            values = {k: v for k, v in batch_stats.to_logs().items()
+                      # Never overwrite what Keras wrote.
+                      if k not in history or math.isnan(history[k][index])}
+            self._session.fill_epoch(index, values, batch_stats.losses,
+                                     self._measured(batch_stats))
+
+    def _add_read_epoch(self, epoch, logs, entry):
         batch_stats = self._read_batch_stats()
         batch_losses = None
         if batch_stats is not None:
@@ -331,14 +387,6 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
                 self._accumulator)
         self._session.add_epoch(epoch, entry, batch_losses,
                                 self._measured(batch_stats))
-        # The learning-rate control and stop_on read a fresh report at every
-        # epoch; otherwise the cadence decides (see cadence.py).
-        if (self._lr is not None or self._stopper.active
-                or self._cadence.due(self.history, entry)):
-            with self._cadence.timed():
-                self._diagnose_and_notify(epoch, logs)
-        if self._chief and self.backup_dir is not None:
-            self._save()
 
     def _diagnose_and_notify(self, epoch, logs):
         self.report = self._control(epoch, logs, self._diagnose())
@@ -409,6 +457,7 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         }
 
     def _diagnose(self):
+        self._read_marked()
         report = self._session.report(
             model=self.model, steps_per_epoch=(self.params or {}).get("steps"),
             extra=self._split,

@@ -316,6 +316,57 @@ class BatchLossAccumulator(keras.metrics.Metric):
             stats = fold_batches(stats, ring[0, :pending], ring[1, :pending])
         return EpochBatchStats.from_arrays(stats, ring, self.capacity)
 
+    def mark_epoch(self):
+        """Ends an epoch without reading its batches: two small reads (the
+        counters), no ring, no fold. Its batches stay in the ring, to be
+        read with `read_marked` before the ring could wrap over them.
+
+        Returns:
+            `(start, end, val_samples)`: the epoch's slots as running
+            batch counts, and its validation samples; or None when the
+            step folded into the statistics (not the ring-only path) or a
+            counter nears float32's exact range: then call `read()`.
+        """
+        if self.fold_in_graph or self._pending:
+            return None
+        stats = _to_numpy(self.stats)
+        if stats[N_BATCHES] != 0:
+            return None
+        count = float(_to_numpy(self.count))
+        start, val_start = self._offset
+        if max(count, stats[VAL_SAMPLES]) >= SOFT_CLEAR_MAX or (
+                count - start > self.capacity):
+            return None
+        self._soft = (count, float(stats[VAL_SAMPLES]))
+        return (start, count, float(stats[VAL_SAMPLES]) - val_start)
+
+    def read_marked(self, marks):
+        """Reads the epochs `mark_epoch` ended, with one ring transfer.
+
+        Args:
+            marks: list of `mark_epoch()` results, oldest first, all
+                within the last `capacity` batches.
+
+        Returns:
+            list of `EpochBatchStats`, one per mark, or None for an epoch
+            whose slots the ring has written over since.
+        """
+        ring = _to_numpy(self.ring)
+        count = float(_to_numpy(self.count))
+        out = []
+        for start, end, val_samples in marks:
+            if count - start > self.capacity:
+                out.append(None)
+                continue
+            n = int(round(end - start))
+            slots = (int(round(start)) + np.arange(n)) % self.capacity
+            losses, sizes = ring[0, slots], ring[1, slots]
+            base = INITIAL_STATS.astype("float64")
+            base[VAL_SAMPLES] = val_samples
+            out.append(EpochBatchStats(fold_batches(base, losses, sizes),
+                                       losses, sizes))
+        return out
+
     def _read_ring_only(self, stats):
         """`read()` when the step only wrote the ring (`add_ring`, or
         `add_graph` without the fold): the epoch's batches are the ring
