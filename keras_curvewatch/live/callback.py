@@ -54,13 +54,16 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
 
     It runs `keras_curvewatch.analyze()` on the epoch logs so far plus
     per-batch training losses gathered inside the compiled train step
-    (whatever `steps_per_execution` is) and read back once per epoch: at
+    (whatever `steps_per_execution` is) and read back at most once per
+    epoch, for all the epochs since the last read at once: at
     epoch ends while that costs under 1% of the training time, at once when
     cheap per-epoch checks see a NaN or a possible divergence or spike, and
     at train end, so `report` then equals `analyze()` on the same history.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
-    `loss_batch_min`, `loss_batch_max`) are in `report` and `history`;
+    `loss_batch_min`, `loss_batch_max`) are in `report` and `history`
+    (during training, the rows of epochs since the last diagnosis are
+    filled in at the next one; all are at train end);
     with `log_batch_stats=True` they are also added to the epoch logs, so
     History, CSVLogger and TensorBoard record them. It never breaks
     training: an internal error becomes one `CurvewatchDisabledWarning` and
