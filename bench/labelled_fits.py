@@ -178,16 +178,27 @@ def cnn(size, n_out, filters=8, dense=32, lr=1e-3, optimizer="adam",
     return model
 
 
-def lstm(steps, n_features, n_out, units=32, lr=1e-3, optimizer="adam"):
+def recurrent(cell, steps, n_features, n_out, units=32, lr=1e-3,
+              optimizer="adam"):
+    """A one-layer recurrent classifier: `cell` is "LSTM", "GRU",
+    "SimpleRNN" or "BiLSTM" (a Bidirectional LSTM)."""
     import keras
 
+    if cell == "BiLSTM":
+        layer = keras.layers.Bidirectional(keras.layers.LSTM(units))
+    else:
+        layer = getattr(keras.layers, cell)(units)
     model = keras.Sequential([
         keras.Input((steps, n_features)),
-        keras.layers.LSTM(units),
+        layer,
         keras.layers.Dense(n_out, activation="softmax"),
     ])
     _compile(model, n_out, lr, optimizer, None, 0.0)
     return model
+
+
+def lstm(steps, n_features, n_out, units=32, lr=1e-3, optimizer="adam"):
+    return recurrent("LSTM", steps, n_features, n_out, units, lr, optimizer)
 
 
 def _compile(model, n_out, lr, optimizer, loss, momentum):
@@ -250,6 +261,23 @@ def _seed(seed):
     import keras
 
     keras.utils.set_random_seed(seed)
+
+
+def _kick(at, scale, seed):
+    """A callback that adds Gaussian noise of `scale` to every weight at
+    the end of epoch `at` (as a batch of extreme values would)."""
+    import keras
+
+    class Kick(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == at:
+                rng = np.random.default_rng(seed)
+                for w in self.model.trainable_weights:
+                    v = np.asarray(w)
+                    w.assign(v + rng.normal(0, scale, v.shape).astype(
+                        v.dtype))
+
+    return Kick()
 
 
 # A seeded fit(shuffle=True) repeats one batch order every epoch (measured
@@ -503,20 +531,10 @@ def _(seed):
 def _(seed):
     # At the end of epoch 12 the weights are hit by noise (as a batch of
     # extreme values would): one epoch's loss jumps, then it recovers.
-    import keras
-
-    class Kick(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 12:
-                rng = np.random.default_rng(seed)
-                for w in self.model.trainable_weights:
-                    v = np.asarray(w)
-                    w.assign(v + rng.normal(0, 0.6, v.shape).astype(v.dtype))
-
     _seed(seed)
     x, y = tabular(2000, n_features=10, n_classes=3, noise=0.3, seed=seed)
     return Run(mlp(10, 3, (32,), lr=2e-3), x, y, 32, 25,
-               validation_split=0.2, callbacks=[Kick()])
+               validation_split=0.2, callbacks=[_kick(12, 0.6, seed)])
 
 
 @scenario("val_fluctuation_bn_cnn", expect={"val_fluctuation", "overfitting"},
@@ -676,15 +694,7 @@ FRESH_SEEDS = (3, 4)
 
 
 def gru(steps, n_features, n_out, units=16, lr=1e-3, optimizer="adam"):
-    import keras
-
-    model = keras.Sequential([
-        keras.Input((steps, n_features)),
-        keras.layers.GRU(units),
-        keras.layers.Dense(n_out, activation="softmax"),
-    ])
-    _compile(model, n_out, lr, optimizer, None, 0.0)
-    return model
+    return recurrent("GRU", steps, n_features, n_out, units, lr, optimizer)
 
 
 def conv1d(steps, n_features, n_out, filters=16, lr=1e-3, optimizer="adam",
@@ -843,20 +853,10 @@ def _(seed):
           allow={"not_converged", "val_fluctuation", *SEEDED_ORDER},
           seeds=FRESH_SEEDS, fresh=True)
 def _(seed):
-    import keras
-
-    class Kick(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 10:
-                rng = np.random.default_rng(seed)
-                for w in self.model.trainable_weights:
-                    v = np.asarray(w)
-                    w.assign(v + rng.normal(0, 0.5, v.shape).astype(v.dtype))
-
     _seed(seed)
     x, y = sequences(2000, n_classes=3, drift=0.8, seed=seed)
     return Run(conv1d(20, 4, 3, lr=3e-3), x, y, 32, 22,
-               validation_split=0.2, callbacks=[Kick()])
+               validation_split=0.2, callbacks=[_kick(10, 0.5, seed)])
 
 
 # 40 validation samples scored with Adam at 0.01 on 3,000 training
@@ -929,17 +929,9 @@ def _sequential(layers, loss, metrics, optimizer):
     return model
 
 
-def _rnn(kind, units, steps=20, n_features=4, n_out=2, lr=2e-3):
-    import keras
-
-    cell = {"simple": lambda: keras.layers.SimpleRNN(units),
-            "bilstm": lambda: keras.layers.Bidirectional(
-                keras.layers.LSTM(units))}[kind]()
-    return _sequential(
-        [keras.Input((steps, n_features)), cell,
-         keras.layers.Dense(n_out, activation="softmax")],
-        "sparse_categorical_crossentropy", ["accuracy"],
-        keras.optimizers.Adam(lr))
+def _rnn(kind, units, lr=2e-3):
+    cell = {"simple": "SimpleRNN", "bilstm": "BiLSTM"}[kind]
+    return recurrent(cell, 20, 4, 2, units, lr)
 
 
 @scenario("fresh2_healthy_simplernn", allow=SEEDED_ORDER, healthy=True,
@@ -1092,20 +1084,10 @@ def _(seed):
           allow={"not_converged", "val_fluctuation", *SEEDED_ORDER},
           seeds=FRESH2_SEEDS, fresh="fresh2")
 def _(seed):
-    import keras
-
-    class Kick(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 8:
-                rng = np.random.default_rng(seed)
-                for w in self.model.trainable_weights:
-                    v = np.asarray(w)
-                    w.assign(v + rng.normal(0, 0.5, v.shape).astype(v.dtype))
-
     _seed(seed)
     x, y = sequences(2000, drift=0.8, seed=seed)
     return Run(_rnn("simple", 16), x, y, 32, 18, validation_split=0.2,
-               callbacks=[Kick()])
+               callbacks=[_kick(8, 0.5, seed)])
 
 
 # Seed 5's val_loss jumps 0.485 -> 0.562 -> 0.488 at epoch 12 (allowed

@@ -68,7 +68,8 @@ class DiagnosisCadence:
         self._folded = 1
         self._start = None  # the smoothed start, once settled
         self._checked_end = -math.inf  # highest end a diagnosis checked
-        self._curves = (None, None)  # (history keys, (loss, val_loss))
+        # (history keys, (loss, val_loss), the keys that are curves)
+        self._curves = (None, None, frozenset())
 
     def due(self, history, entry):
         """Records an epoch and says whether to diagnose now.
@@ -116,16 +117,20 @@ class DiagnosisCadence:
         `DIVERGING_MIN_RELATIVE_RISE` above its lowest value (a necessary
         condition of `diverging`), or a training or validation loss whose
         previous value is a visible jump above both neighbours (a necessary
-        condition of `loss_spike`). O(1) in the epochs so far."""
-        if any(isinstance(v, float) and not math.isfinite(v)
-               for k, v in entry.items() if is_curve(k)):
-            return True
+        condition of `loss_spike`). A critical divergence is one that
+        `diverging` reports as critical; see `_diverging`. O(1) in the
+        epochs so far."""
         keys = tuple(history)
         if self._curves[0] != keys:  # keys rarely change: pick once
-            loss, val_loss, _, _ = pick_curves(
-                [k for k in keys if is_curve(k)])
-            self._curves = (keys, (loss, val_loss))
+            curves = [k for k in keys if is_curve(k)]
+            loss, val_loss, _, _ = pick_curves(curves)
+            self._curves = (keys, (loss, val_loss), frozenset(curves))
         loss, val_loss = self._curves[1]
+        curves = self._curves[2]
+        if any(isinstance(v, float) and not math.isfinite(v)
+               for k, v in entry.items() if k in curves or (
+                   k not in history and is_curve(k))):
+            return True
         if loss is None:
             return True  # No loss to watch cheaply: diagnose every epoch.
         values = history[loss]
