@@ -253,12 +253,18 @@ def history_values(mapping, source):
                 isinstance(values, (list, tuple))):
             continue
         epoch_key = str(key).lower() == "epoch"
+        if not epoch_key and all(type(v) in _PLAIN_FLOATS for v in values):
+            continue  # The usual History: floats are always in range.
         for index, item in enumerate(values):
             _history_value(item, key, index, source, epoch_key)
 
 
+# Value types that need no check (what Keras and JSON give).
+_PLAIN_FLOATS = frozenset({float, np.float64, np.float32})
+
+
 def _history_value(item, key, index, source, epoch_key, depth=0):
-    where = f"{source}: key {short(key)}, value {index}"
+    where = _Where(source, key, index)
     if isinstance(item, (list, tuple)) and depth < MAX_NESTING:
         # A per-epoch array (several outputs): check what is inside.
         for inner in item:
@@ -280,6 +286,18 @@ def _history_value(item, key, index, source, epoch_key, depth=0):
         raise InputError(
             f"{where}: found epoch {short(item)}; expected an epoch number "
             f"from 0 to {MAX_EPOCH}.")
+
+
+class _Where:
+    """`"<source>: key <key>, value <index>"`, formatted only when an
+    error message needs it."""
+
+    def __init__(self, source, key, index):
+        self.source, self.key, self.index = source, key, index
+
+    def __format__(self, spec):
+        return format(f"{self.source}: key {short(self.key)}, value "
+                      f"{self.index}", spec)
 
 
 def history_epochs(epochs, source):

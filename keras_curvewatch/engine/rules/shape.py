@@ -146,35 +146,36 @@ def jumps(values):
     usual epoch-to-epoch move (median absolute log change); and the jump
     as a share of the plot's height. The last epoch is a candidate of
     width 1 judged against the two epochs before it (it cannot come back
-    yet). Positive finite curves only; others give [].
+    yet). Positive finite curves only; others give []. Vectorised: linear
+    in the run.
     """
     values = np.asarray(values, dtype=np.float64)
-    if len(values) < 4 or not finite_positive(values):
+    n = len(values)
+    if n < 4 or not finite_positive(values):
         return []
     logs = np.log(values)
     usual = float(np.median(np.abs(np.diff(logs))))
     spread = float(np.ptp(values))
+    found = {}  # index -> (width, peak, ref)
+    for width in (2, 1):  # width 1 wins where both qualify
+        index = np.arange(1, n - width)
+        peak = logs[index]
+        if width == 2:
+            peak = np.minimum(peak, logs[index + 1])
+        before, after = logs[index - 1], logs[index + width]
+        returns = ~(after - before > 0.5 * (peak - before))
+        ref = np.maximum(before, after)
+        for k in np.flatnonzero(returns & (peak - ref > 0)):
+            found[int(index[k])] = (width, float(peak[k]), float(ref[k]))
+    last_ref = float(np.max(logs[max(0, n - 3):n - 1]))
+    if logs[-1] - last_ref > 0:
+        found[n - 1] = (1, float(logs[-1]), last_ref)
     out = []
-    n = len(values)
-    for i in range(1, n):
-        for width in (1, 2):
-            end = i + width
-            if end > n or (end == n and width == 2):
-                continue
-            peak = float(np.min(logs[i:end]))
-            if end < n:
-                ref = max(logs[i - 1], logs[end])
-                if logs[end] - logs[i - 1] > 0.5 * (peak - logs[i - 1]):
-                    continue  # no return to the level before
-            else:
-                ref = float(np.max(logs[max(0, i - 2):i]))
-            jump = peak - ref
-            if jump <= 0:
-                continue
-            height = math.exp(peak) - math.exp(ref)
-            share = height / spread if spread else 0.0
-            out.append((i, width, jump, usual, share))
-            break
+    for i in sorted(found):
+        width, peak, ref = found[i]
+        height = math.exp(peak) - math.exp(ref)
+        out.append((i, width, peak - ref, usual,
+                    height / spread if spread else 0.0))
     return out
 
 
@@ -203,11 +204,27 @@ def humps(values, max_width):
         return []
     usual = float(np.median(np.abs(np.diff(np.log(values)))))
     spread = float(np.ptp(values))
+    # Local maxima with a point at half their height within reach on both
+    # sides (running minima: linear in the run), the only candidates.
+    from scipy.ndimage import minimum_filter1d
+
+    reach = max_width + 1
+    ahead = minimum_filter1d(values, size=reach, origin=-(reach // 2))
+    behind = minimum_filter1d(values[::-1], size=reach,
+                              origin=-(reach // 2))[::-1]
+    inner = values[1:-1]
+    half = HUMP_WIDTH_AT * inner
+    peaks = np.flatnonzero((inner >= values[:-2]) & (inner >= values[2:])
+                           & (behind[:-2] <= half) & (ahead[2:] <= half)) + 1
     out, covered = [], -1
-    for p in range(1, n - 1):
+    for p in peaks.tolist():
         peak = values[p]
-        if p <= covered or peak < values[p - 1] or peak < values[p + 1]:
+        if p <= covered:
             continue
+        # One climb and one fall, as a step gone wrong makes (noise makes
+        # jagged bumps, and a noisy curve has those everywhere): each side
+        # is followed only while it keeps falling away from the peak, so
+        # the whole search is linear in the run.
         left = _fall_to(values, p, -1, HUMP_WIDTH_AT * peak, max_width + 1)
         right = _fall_to(values, p, 1, HUMP_WIDTH_AT * peak, max_width + 1)
         if left is None or right is None:
@@ -215,13 +232,10 @@ def humps(values, max_width):
         width = right - left - 1
         if not 3 <= width <= max_width or left < HUMP_MIN_LEAD:
             continue
-        # One climb and one fall, as a step gone wrong makes; noise makes
-        # jagged bumps, and a noisy curve has those everywhere.
-        if (np.diff(values[left:p + 1]) < 0).any() or (
-                np.diff(values[p:right + 1]) > 0).any():
-            continue
-        base_left = _fall_to(values, p, -1, HUMP_BASE_AT * peak, n)
-        base_right = _fall_to(values, p, 1, HUMP_BASE_AT * peak, n)
+        base_left = _fall_to(values, p, -1, HUMP_BASE_AT * peak,
+                             2 * max_width, steady=False)
+        base_right = _fall_to(values, p, 1, HUMP_BASE_AT * peak,
+                              2 * max_width, steady=False)
         ref = max(values[left if base_left is None else base_left],
                   values[right if base_right is None else base_right])
         share = (peak - ref) / spread if spread else 0.0
@@ -239,11 +253,14 @@ HUMP_BASE_AT = 0.25
 HUMP_MIN_LEAD = 3
 
 
-def _fall_to(values, start, step, level, within):
+def _fall_to(values, start, step, level, within, steady=True):
     """The first index from `start` in direction `step` (at most `within`
-    steps away) where the curve is at or below `level`, or None."""
+    steps away) where the curve is at or below `level`, or None; with
+    `steady`, also None once the curve stops falling away from `start`."""
     i = start + step
     while 0 <= i < len(values) and abs(i - start) <= within:
+        if steady and values[i] > values[i - step]:
+            return None
         if values[i] <= level:
             return i
         i += step
