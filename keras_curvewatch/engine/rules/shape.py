@@ -138,6 +138,18 @@ def reversals(values, step, min_share_of_range=0.0):
     return int(flips.sum()), float(flips.sum()) / (len(raw) - 2)
 
 
+def _positive_curve(values, min_length):
+    """`(values, logs, usual, spread)` of a positive finite curve of at
+    least `min_length` points (the usual move is the median absolute log
+    change, the spread the plot's height), or None."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < min_length or not finite_positive(values):
+        return None
+    logs = np.log(values)
+    return (values, logs, float(np.median(np.abs(np.diff(logs)))),
+            float(np.ptp(values)))
+
+
 def jumps(values):
     """Isolated upward jumps of one or two epochs that come back down.
 
@@ -149,13 +161,11 @@ def jumps(values):
     yet). Positive finite curves only; others give []. Vectorised: linear
     in the run.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n < 4 or not finite_positive(values):
+    curve = _positive_curve(values, 4)
+    if curve is None:
         return []
-    logs = np.log(values)
-    usual = float(np.median(np.abs(np.diff(logs))))
-    spread = float(np.ptp(values))
+    values, logs, usual, spread = curve
+    n = len(values)
     found = {}  # index -> (width, peak, ref)
     for width in (2, 1):  # width 1 wins where both qualify
         index = np.arange(1, n - width)
@@ -198,12 +208,11 @@ def humps(values, max_width):
         list of `(index, width, log_jump, usual, share)` as `jumps`, with
         `index` the peak's epoch.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n < 8 or max_width < 3 or not finite_positive(values):
+    curve = _positive_curve(values, 8)
+    if curve is None or max_width < 3:
         return []
-    usual = float(np.median(np.abs(np.diff(np.log(values)))))
-    spread = float(np.ptp(values))
+    values, _, usual, spread = curve
+    n = len(values)
     # Local maxima with a point at half their height within reach on both
     # sides (running minima: linear in the run), the only candidates.
     from scipy.ndimage import minimum_filter1d
@@ -284,13 +293,11 @@ def recoveries(values):
         list of `(index, width, log_jump, usual, share)` as `jumps`, with
         `width` the epochs the recovery took.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n < 8 or not finite_positive(values):
+    curve = _positive_curve(values, 8)
+    if curve is None:
         return []
-    logs = np.log(values)
-    usual = float(np.median(np.abs(np.diff(logs))))
-    spread = float(np.ptp(values))
+    values, logs, usual, spread = curve
+    n = len(values)
     within = max(RECOVERY_MIN_EPOCHS, int(n * RECOVERY_MAX_SHARE_OF_RUN))
     out = []
     for i in range(HUMP_MIN_LEAD, n - 1):
