@@ -332,13 +332,10 @@ class BatchLossAccumulator(keras.metrics.Metric):
         stats = _to_numpy(self.stats)
         if stats[N_BATCHES] != 0:
             return None
-        count = float(_to_numpy(self.count))
-        start, val_start = self._offset
-        if max(count, stats[VAL_SAMPLES]) >= SOFT_CLEAR_MAX or (
-                count - start > self.capacity):
+        mark = self._ring_mark(stats)
+        if self._soft is None or mark[1] - mark[0] > self.capacity:
             return None
-        self._soft = (count, float(stats[VAL_SAMPLES]))
-        return (start, count, float(stats[VAL_SAMPLES]) - val_start)
+        return mark
 
     def read_marked(self, marks):
         """Reads the epochs `mark_epoch` ended, with one ring transfer.
@@ -353,41 +350,45 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """
         ring = _to_numpy(self.ring)
         count = float(_to_numpy(self.count))
-        out = []
-        for start, end, val_samples in marks:
-            if count - start > self.capacity:
-                out.append(None)
-                continue
-            n = int(round(end - start))
-            slots = (int(round(start)) + np.arange(n)) % self.capacity
-            losses, sizes = ring[0, slots], ring[1, slots]
-            base = INITIAL_STATS.astype("float64")
-            base[VAL_SAMPLES] = val_samples
-            out.append(EpochBatchStats(fold_batches(base, losses, sizes),
-                                       losses, sizes))
-        return out
+        return [None if count - mark[0] > self.capacity
+                else self._ring_epoch(ring, *mark) for mark in marks]
 
     def _read_ring_only(self, stats):
         """`read()` when the step only wrote the ring (`add_ring`, or
         `add_graph` without the fold): the epoch's batches are the ring
         slots written since the offsets `clear()` set, folded on the
         host. Allows the next `clear()` to move offsets only."""
-        count = float(_to_numpy(self.count))
-        count_start, val_start = self._offset
-        n = int(round(count - count_start))
+        start, end, val_samples = self._ring_mark(stats)
+        n = int(round(end - start))
         if n > self.capacity:
             raise RuntimeError(
                 f"The epoch had {n} batches, more than the ring's "
                 f"{self.capacity}, and was not folded in the step.")
-        ring = _to_numpy(self.ring)
-        slots = (int(round(count_start)) + np.arange(n)) % self.capacity
+        return self._ring_epoch(_to_numpy(self.ring), start, end,
+                                val_samples)
+
+    def _ring_mark(self, stats):
+        """`(start, end, val_samples)` of the epoch just ended on the
+        ring-only path (`stats` read from the device); lets the next
+        `clear()` move offsets only, while the counters stay below
+        `SOFT_CLEAR_MAX`."""
+        count = float(_to_numpy(self.count))
+        val = float(stats[VAL_SAMPLES])
+        start, val_start = self._offset
+        self._soft = (count, val) if max(count, val) < SOFT_CLEAR_MAX else (
+            None)
+        return start, count, val - val_start
+
+    def _ring_epoch(self, ring, start, end, val_samples):
+        """The `EpochBatchStats` of ring slots `start`..`end` (running
+        batch counts), folded on the host."""
+        slots = (int(round(start)) + np.arange(int(round(end - start)))) % (
+            self.capacity)
         losses, sizes = ring[0, slots], ring[1, slots]
         base = INITIAL_STATS.astype("float64")
-        base[VAL_SAMPLES] = stats[VAL_SAMPLES] - val_start
-        epoch = fold_batches(base, losses, sizes)
-        if max(count, stats[VAL_SAMPLES]) < SOFT_CLEAR_MAX:
-            self._soft = (count, float(stats[VAL_SAMPLES]))
-        return EpochBatchStats(epoch, losses, sizes)
+        base[VAL_SAMPLES] = val_samples
+        return EpochBatchStats(fold_batches(base, losses, sizes), losses,
+                               sizes)
 
 
 def _updated_stats(s, losses, sizes):
