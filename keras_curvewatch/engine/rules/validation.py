@@ -74,6 +74,12 @@ NOISY_DIP_MIN_RELATIVE = 0.01
 NOISY_DIP_MAX_GAIN_SIGMAS = 3.0
 
 
+# The validation-size cause when n_val is not known.
+_UNKNOWN_N_VAL = (cz.LIKELY + cz.TIE_BREAK, "validation_size",
+                  "n_val is unknown: pass n_val= to tell whether the "
+                  "validation set's size explains this noise.")
+
+
 def _rel_noise_abs(s, level):
     """Noise in the curve's units at `level` (relative noise x level)."""
     if np.isfinite(s.relative_noise) and s.direction == "min" and level > 0:
@@ -212,7 +218,7 @@ def _judge_against_n_val(inp, expected, vl, tl, large, evidence):
         `val_fluctuation` finding.
     """
     _, observed, explained, unit = expected
-    ratio = observed / explained if explained > 0 else float("inf")
+    ratio = _noise_ratio(expected)
     evidence.update({"observed_noise": observed,
                      "explained_by_n_val": explained,
                      "noise_ratio": ratio,
@@ -232,9 +238,7 @@ def _judge_against_n_val(inp, expected, vl, tl, large, evidence):
                                           evidence)], None
     if not large and unit != "accuracy":
         return [], None
-    return None, (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
-                  f"{inp.context.n_val} samples explain only "
-                  f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
+    return None, _explains_only(inp, ratio)
 
 
 def _judge_against_training(large, evidence):
@@ -249,9 +253,7 @@ def _judge_against_training(large, evidence):
         if val_rel / train_rel < VAL_TRAIN_NOISE_RATIO:
             # As noisy as training: train_oscillation covers it.
             return None
-    return (cz.LIKELY + cz.TIE_BREAK, "validation_size",
-            "n_val is unknown: pass n_val= to tell whether the "
-            "validation set's size explains this noise.")
+    return _UNKNOWN_N_VAL
 
 
 def _small_validation_finding(inp, expected, ratio, evidence):
@@ -308,22 +310,30 @@ def _reverses_beyond_training(inp, evidence):
     return count >= VAL_MIN_REVERSALS and rate >= VAL_MIN_REVERSAL_RATE
 
 
+def _noise_ratio(expected):
+    """Observed validation noise over what n_val explains."""
+    _, observed, explained, _ = expected
+    return observed / explained if explained > 0 else float("inf")
+
+
+def _explains_only(inp, ratio):
+    """The validation-size cause when n_val explains little of the noise."""
+    return (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
+            f"{inp.context.n_val} samples explain only "
+            f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
+
+
 def _reversal_size_cause(inp, expected):
     """The `validation_size` cause of a zig-zag found by its reversals."""
     if expected is None:
-        return (cz.LIKELY + cz.TIE_BREAK, "validation_size",
-                "n_val is unknown: pass n_val= to tell whether the "
-                "validation set's size explains this noise.")
-    _, observed, explained, _ = expected
-    ratio = observed / explained if explained > 0 else float("inf")
+        return _UNKNOWN_N_VAL
+    ratio = _noise_ratio(expected)
     if ratio <= VAL_EXPLAINED_RATIO:
         return (cz.LIKELY + cz.TIE_BREAK, "validation_size",
                 f"{inp.context.n_val} validation samples explain noise "
                 "of this size: each epoch's score moves with a few "
                 "samples.")
-    return (cz.POSSIBLE - cz.TIE_BREAK, "validation_size",
-            f"{inp.context.n_val} samples explain only "
-            f"{fmt(100 / max(ratio, 1e-9), 2)}% of the noise.")
+    return _explains_only(inp, ratio)
 
 
 def _fluctuation_finding(inp, evidence, expected, cause_size):
