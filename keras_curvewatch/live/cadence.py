@@ -7,8 +7,8 @@ the full diagnosis runs only while its total cost stays under
 epoch end and call for it at once when a NaN, a possible critical divergence
 (above its start, or exploded) or a possible spike appears: those findings
 are still raised in the epoch they appear. A slower climb, a warning, waits
-for the budget's next full diagnosis. The report at train end is always a full diagnosis, so it equals
-`analyze()` on the same history.
+for the budget's next full diagnosis. The report at train end is always a
+full diagnosis, so it equals `analyze()` on the same history.
 
 Imports no keras: the checks work on the host-side history lists.
 """
@@ -113,13 +113,10 @@ class DiagnosisCadence:
 
     def alarm(self, history, entry):
         """The cheap checks: a non-finite value logged at this epoch, a
-        training loss whose smoothed end has risen more than
-        `DIVERGING_MIN_RELATIVE_RISE` above its lowest value (a necessary
-        condition of `diverging`), or a training or validation loss whose
-        previous value is a visible jump above both neighbours (a necessary
-        condition of `loss_spike`). A critical divergence is one that
-        `diverging` reports as critical; see `_diverging`. O(1) in the
-        epochs so far."""
+        training loss that may be diverging critically (see `_diverging`),
+        or a training or validation loss whose previous value is a visible
+        jump above both neighbours (a necessary condition of
+        `loss_spike`). O(1) in the epochs so far."""
         keys = tuple(history)
         if self._curves[0] != keys:  # keys rarely change: pick once
             curves = [k for k in keys if is_curve(k)]
@@ -160,10 +157,11 @@ class DiagnosisCadence:
         else:
             floor = self._smoothed_floor(values)
             end = _smoothed_end(values[-SMOOTH_END_POINTS:])
-            # The smoothed start depends on the first 6 values only.
-            start = float(robust_smooth(values[:SMOOTH_END_POINTS])[0]) if (
-                self._start is None) else self._start
-            self._start = start
+            if self._start is None:
+                # The smoothed start depends on the first 6 values only.
+                self._start = float(
+                    robust_smooth(values[:SMOOTH_END_POINTS])[0])
+            start = self._start
         if floor <= 0:
             return True  # The relative bounds below need positive losses.
         if end <= (1.0 + DIVERGING_MIN_RELATIVE_RISE) * floor:
