@@ -188,7 +188,8 @@ for _code in (
          "share of its level instead of a mostly monotone decline"),
     Code("val_fluctuation", CURVE, (WARNING,),
          "the validation curve reverses far more than the training curve, "
-         "by a visible share of its level, beyond what n_val explains"),
+         "by a visible share of its level (a small n_val is then its first "
+         "cause), or is noisier than n_val explains"),
     Code("loss_spike", CURVE, (WARNING,),
          "one or a few isolated jumps, several times the usual "
          "epoch-to-epoch change and visible on the plot, after which the "
