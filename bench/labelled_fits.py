@@ -40,6 +40,9 @@ rules are changed looking at them alone):
   labelled by eye with `--curves` (curves only, no finding) and scored
   once: 0.877. Two rules were fixed after that measurement, so the set is
   no longer held back.
+- `fresh2` (seeds 5-6) and `fresh3` (seeds 7-8): made the same way after
+  the fixes each earlier set led to, scored once at their first
+  measurement: 0.863 and 0.892 (see the issue notes).
 
 A seeded fit (keras.utils.set_random_seed, then fit(shuffle=True)) repeats
 one batch order every epoch, which `unshuffled_data` reports at info level;
@@ -1140,6 +1143,299 @@ def _(seed):
     return Run(model, x, y, 32, 20, validation_split=0.2)
 
 
+# ------------------------------------------------------ third fresh set ---
+# Added on 2026-12-01, after the fixes the second fresh set led to, and
+# scored once, the same way: the product's own users (98-300 samples, batch
+# 2-8, 60-150 epochs), Conv2D with Dropout, AdamW, Adagrad, ReduceLROnPlateau
+# and EarlyStopping in the fit, a ReLU in front of the softmax, a validation
+# set preprocessed differently from training, class-sorted sequences;
+# seeds 7 and 8. Labelled by eye with `--curves` before any finding was
+# looked at.
+
+FRESH3_SEEDS = (7, 8)
+
+
+def _cnn_dropout(size, n_out, lr=1e-3, dropout=0.3):
+    import keras
+
+    return _sequential(
+        [keras.Input((size, size, 1)),
+         keras.layers.Conv2D(8, 3, activation="relu"),
+         keras.layers.MaxPooling2D(),
+         keras.layers.Conv2D(16, 3, activation="relu"),
+         keras.layers.GlobalAveragePooling2D(),
+         keras.layers.Dropout(dropout),
+         keras.layers.Dense(n_out, activation="softmax")],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(lr))
+
+
+# Both losses still fall 7 % (seed 7) and 26 % (seed 8) over the last
+# tenth: not_converged allowed.
+@scenario("fresh3_healthy_cnn_dropout",
+          allow={"not_converged", *SEEDED_ORDER}, healthy=True,
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = images(1500, noise=1.0, seed=seed)
+    return Run(_cnn_dropout(12, 3, lr=3e-3), x, y, 32, 15,
+               validation_split=0.2)
+
+
+# Seed 7's val_loss lies flat (0.222-0.226) over its last ten epochs while
+# the training loss falls 14 %: overfitting allowed there.
+@scenario("fresh3_healthy_lstm_reduce_lr", allow=SEEDED_ORDER, healthy=True,
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: ((), ("overfitting",))})
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = sequences(1500, drift=0.8, seed=seed)
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=2, factor=0.5)
+    return Run(lstm(20, 4, 2, units=16, lr=3e-3), x, y, 32, 15,
+               validation_split=0.2, callbacks=[plateau])
+
+
+# Planned healthy; the curves overfit: seed 7's val_loss rises 13 % from
+# its minimum at epoch 6 (0.112 -> 0.127) while the training loss falls
+# 35 %; seed 8's rises 4-5 % (0.105 -> 0.110) as the training loss falls
+# 23 % (allowed).
+@scenario("fresh3_adamw_regression", allow=SEEDED_ORDER,
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: (("overfitting",), ()), 8: ((), ("overfitting",))})
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = regression(2500, noise=0.3, seed=seed)
+    model = _sequential(
+        [keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
+         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)],
+        "mse", ["mae"], keras.optimizers.AdamW(2e-3, weight_decay=1e-3))
+    return Run(model, x, y, 32, 25, validation_split=0.2)
+
+
+@scenario("fresh3_overfit_dense_98_samples",
+          expect={"overfitting", "overparameterized", "small_batch"},
+          allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
+                 "small_validation_set", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = tabular(398, n_features=12, noise=0.5, flip=0.1, seed=seed)
+    return Run(mlp(12, 2, (256, 256), lr=1e-3), x[:98], y[:98], 8, 120,
+               validation_data=(x[98:], y[98:]))
+
+
+# 25 validation sequences: val_loss zig-zags by 20-40 % of its level
+# (seed 7, epochs 7-21: 0.92, 1.03, 0.80, 0.92, 1.30, 1.01, 0.84, 1.26;
+# seed 8, epochs 10-21: 0.23, 0.14, ..., 0.10, 0.25, 0.31, 0.12, 0.16,
+# 0.25), far more than the training loss.
+@scenario("fresh3_overfit_lstm_98_sequences_batch4",
+          expect={"overfitting", "small_batch", "overparameterized",
+                  "val_fluctuation", "small_validation_set"},
+          allow={"noisy_best_epoch", "loss_spike", "train_oscillation",
+                 *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = sequences(123, flip=0.15, drift=0.8, seed=seed)
+    return Run(lstm(20, 4, 2, units=64, lr=2e-3), x, y, 4, 60,
+               validation_split=0.2)
+
+
+# Seed 7's val_loss rises 10 % from epoch 2 (0.371 -> 0.407) while the
+# training loss falls 19 %: overfitting; seed 8's lies flat (+2 %), allowed.
+@scenario("fresh3_small_batch_2", expect={"small_batch"},
+          allow={"train_oscillation", "val_fluctuation", "noisy_best_epoch",
+                 "overfitting", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: (("overfitting",), ())})
+def _(seed):
+    _seed(seed)
+    x, y = tabular(900, n_features=10, noise=0.3, seed=seed)
+    return Run(mlp(10, 2, (32,), lr=1e-3), x, y, 2, 12,
+               validation_split=0.2)
+
+
+# 40 validation samples, but val_loss is smooth on the plot (val_accuracy
+# moves in steps of 1/40 with hardly a reversal): no val_fluctuation.
+# Seed 7's val_loss rises 8 % from epoch 2 (0.801 -> 0.864) while the
+# training loss falls 15 %: overfitting; seed 8's lies flat (+2 %) while
+# the training loss falls 12 % (allowed).
+@scenario("fresh3_validation_split_0.02",
+          expect={"small_validation_set"},
+          allow={"noisy_best_epoch", "overfitting", "loss_spike",
+                 *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: (("overfitting",), ())})
+def _(seed):
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, n_classes=3, noise=0.5, flip=0.1,
+                   seed=seed)
+    return Run(mlp(10, 3, (64,), lr=3e-3), x, y, 32, 30,
+               validation_split=0.02)
+
+
+@scenario("fresh3_unshuffled_sorted_sequences", expect={"unshuffled_data"},
+          allow={"train_oscillation", "val_fluctuation", "loss_spike",
+                 "not_converged", "noisy_best_epoch"},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = sequences(1200, drift=0.8, seed=seed)
+    order = np.argsort(y[:1000], kind="stable")
+    return Run(lstm(20, 4, 2, units=16, lr=3e-3), x[:1000][order],
+               y[:1000][order], 32, 12,
+               validation_data=(x[1000:], y[1000:]), shuffle=False)
+
+
+@scenario("fresh3_not_converged_adagrad", expect={"not_converged"},
+          allow=SEEDED_ORDER, seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = tabular(2000, n_features=12, n_classes=4, noise=0.3, seed=seed)
+    model = _sequential(
+        [keras.Input((12,)), keras.layers.Dense(32, activation="relu"),
+         keras.layers.Dense(4, activation="softmax")],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adagrad(2e-3))
+    return Run(model, x, y, 32, 20, validation_split=0.2)
+
+
+# The model learns anyway (val_accuracy 0.83 and 0.71); both losses still
+# fall 2-3 % over the last tenth, in a slow line for seed 8 (allowed).
+@scenario("fresh3_relu_before_softmax", expect=(),
+          allow={"not_converged", *SEEDED_ORDER}, seeds=FRESH3_SEEDS,
+          fresh="fresh3")
+def _(seed):
+    import keras
+
+    # A ReLU Dense feeding the softmax: outputs stuck at zero give every
+    # class the same probability.
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, n_classes=4, noise=0.3, seed=seed)
+    model = _sequential(
+        [keras.Input((10,)), keras.layers.Dense(32, activation="relu"),
+         keras.layers.Dense(4, activation="relu"),
+         keras.layers.Softmax()],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(1e-3))
+    return Run(model, x, y, 32, 20, validation_split=0.2)
+
+
+# The loss climbs from 1.57 to 8.98 over six epochs, then is NaN.
+@scenario("fresh3_diverging_sgd_regression",
+          expect={"diverging", "nan_loss"},
+          allow={"loss_spike", "val_fluctuation",
+                 "train_oscillation", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = regression(1500, scale=3.0, seed=seed)
+    sched = _lr_schedule(lambda epoch: 2e-3 * 1.6 ** epoch)
+    return Run(mlp(8, 1, (32,), lr=2e-3, optimizer="sgd", momentum=0.9),
+               x, y, 32, 18, validation_split=0.2, callbacks=[sched])
+
+
+# After seed 7's kick the val_loss stays up (0.22 -> 0.25-0.26) while the
+# training loss falls below its old level: overfitting allowed there.
+@scenario("fresh3_loss_spike_kick_lstm", expect={"loss_spike"},
+          allow={"not_converged", "val_fluctuation", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: ((), ("overfitting",))})
+def _(seed):
+    _seed(seed)
+    x, y = sequences(1500, drift=0.8, seed=seed)
+    return Run(lstm(20, 4, 2, units=16, lr=3e-3), x, y, 32, 16,
+               validation_split=0.2, callbacks=[_kick(7, 0.6, seed)])
+
+
+# Planned as a plateau then a drop; the drop never came in 30 epochs: the
+# loss sits at ln 2 (0.696-0.698) with accuracy 0.5 for the whole run.
+@scenario("fresh3_not_learning_deep_sigmoid", expect={"not_learning"},
+          allow=SEEDED_ORDER, seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    import keras
+
+    # Six sigmoid layers and plain SGD: the gradient reaches the first
+    # layers only after the last ones have moved.
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, noise=0.3, seed=seed)
+    layers = [keras.Input((10,))]
+    layers += [keras.layers.Dense(32, activation="sigmoid")
+               for _ in range(6)]
+    layers.append(keras.layers.Dense(2, activation="softmax"))
+    model = _sequential(layers, "sparse_categorical_crossentropy",
+                        ["accuracy"], keras.optimizers.SGD(0.5))
+    return Run(model, x, y, 32, 30, validation_split=0.2)
+
+
+# val_loss climbs from 0.75 to 1.75 (0.63 to 1.40) while val_accuracy is
+# frozen at 0.85-0.86 (0.86-0.87): the loss moves, the metric does not.
+# Read as a loss alone, it is a rise after a minimum (overfitting allowed).
+@scenario("fresh3_validation_scaled_differently",
+          expect={"metric_loss_mismatch"},
+          allow={"overfitting", "val_fluctuation", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    import keras
+
+    # The validation inputs are multiplied by 8 (a preprocessing step
+    # forgotten on one side). Without biases the network's logits scale
+    # with its input, so the predicted class (and accuracy) is unchanged
+    # while every mistake becomes very confident.
+    _seed(seed)
+    x, y = tabular(2500, n_features=10, noise=0.3, seed=seed)
+    model = _sequential(
+        [keras.Input((10,)),
+         keras.layers.Dense(64, activation="relu", use_bias=False),
+         keras.layers.Dense(2, use_bias=False),
+         keras.layers.Softmax()],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(2e-3))
+    return Run(model, x[:2000], y[:2000], 32, 20,
+               validation_data=(8.0 * x[2000:], y[2000:]))
+
+
+# The loss zig-zags by about 10 % of its level around 0.8-1.0 for the
+# whole run, ending near where it began (not_learning allowed).
+@scenario("fresh3_train_oscillation_sgd_momentum",
+          expect={"train_oscillation"},
+          allow={"val_fluctuation", "loss_spike", "noisy_best_epoch",
+                 "not_converged", "diverging", "not_learning",
+                 *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3")
+def _(seed):
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, n_classes=3, noise=0.3, seed=seed)
+    return Run(mlp(10, 3, (64,), lr=0.3, optimizer="sgd", momentum=0.95),
+               x, y, 32, 25, validation_split=0.2)
+
+
+# Seed 7's training loss zig-zags over its last six epochs (0.10, 0.22,
+# 0.30, 0.15, 0.30, 0.15): train_oscillation allowed there.
+@scenario("fresh3_overfit_cnn_label_noise_early_stopping",
+          expect={"overfitting"},
+          allow={"val_fluctuation", "noisy_best_epoch", "overparameterized",
+                 "loss_spike", *SEEDED_ORDER},
+          seeds=FRESH3_SEEDS, fresh="fresh3",
+          per_seed={7: ((), ("train_oscillation",))})
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = images(700, noise=1.5, flip=0.25, seed=seed)
+    stop = keras.callbacks.EarlyStopping(patience=12,
+                                         restore_best_weights=True)
+    return Run(cnn(12, 3, filters=16, dense=64, lr=2e-3), x[:300], y[:300],
+               16, 80, validation_data=(x[300:], y[300:]),
+               callbacks=[stop])
+
+
 # ------------------------------------------------------------- fitting ---
 
 def _batch_loss_callback():
@@ -1294,7 +1590,8 @@ KEY_EVIDENCE = 6
 # Runs fitted on class-sorted data with shuffle=False: their
 # unshuffled_data must be the saw-tooth kind (warning or critical); on every
 # other run it can only be a repeated random order (info).
-SORTED_ORDER_RUNS = {"unshuffled_class_sorted"}
+SORTED_ORDER_RUNS = {"unshuffled_class_sorted",
+                     "fresh3_unshuffled_sorted_sequences"}
 
 
 def _evidence(finding):
