@@ -346,3 +346,38 @@ def test_visible_zigzag_is_val_fluctuation_whatever_n_val_explains():
     assert finding.top_cause == "validation_size"
     assert "80" in " ".join(text for _, text in finding.causes)
 
+
+
+def test_real_fit_that_climbs_into_a_nan_is_diverging_and_nan():
+    import keras
+
+    # SGD on a regression with a rate that grows 1.6x an epoch: the loss
+    # falls, climbs for several epochs, then overflows.
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (3.0 * (x @ rng.normal(size=8) + np.sin(x[:, 0]))).astype("float32")
+    model = keras.Sequential([keras.Input((8,)),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(2e-3, momentum=0.9), "mse")
+    ramp = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: 2e-3 * 1.6 ** epoch)
+    history = model.fit(x, y, batch_size=32, epochs=18, verbose=0,
+                        callbacks=[ramp])
+    loss = np.asarray(history.history["loss"])
+    first_bad = int(np.flatnonzero(~np.isfinite(loss))[0])
+    assert first_bad >= 5
+    assert loss[first_bad - 1] > 1.5 * np.min(loss[:first_bad])
+    report = kcw.analyze(history)
+    assert report.has("nan_loss")
+    finding = report.get("diverging")
+    assert finding is not None, report.codes
+    assert f"NaN/inf at epoch {first_bad}" in finding.message
+
+
+def test_one_jump_straight_into_a_nan_is_not_diverging():
+    loss = list(_decay(12, 1.0, 0.3, 3)) + [4.0] + [float("nan")] * 3
+    report = kcw.analyze({"loss": loss})
+    assert report.has("nan_loss")
+    assert not report.has("diverging")

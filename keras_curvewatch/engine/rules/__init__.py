@@ -46,11 +46,13 @@ RULES = [
 # is NaN in every epoch is also `not_learning` (nothing was learned), so
 # `nan_loss` does not drop it; `not_learning` keeps `plateau_then_drop`,
 # the shape of a run that only starts to learn late (LABELLING.md).
+# `diverging` stays beside `nan_loss`: its rule judges only the epochs
+# before the first NaN, and a climb that ended in an overflow is both.
 # An overfitting run would not gain from more epochs, so it is not
 # `not_converged` however fast its training loss still falls.
 _SUPERSEDED_BY = {
-    "nan_loss": ("diverging", "not_converged", "train_oscillation",
-                 "loss_spike", "plateau_then_drop"),
+    "nan_loss": ("not_converged", "train_oscillation", "loss_spike",
+                 "plateau_then_drop"),
     "not_learning": ("not_converged", "overfitting", "noisy_best_epoch",
                      "metric_loss_mismatch", "val_fluctuation"),
     "diverging": ("not_converged", "train_oscillation"),

@@ -1,6 +1,8 @@
 """Rules on the training curve: NaN, divergence (including a loss that is
 unbounded below) and oscillation."""
 
+import dataclasses
+
 import numpy as np
 
 from keras_curvewatch.engine import stats
@@ -13,6 +15,7 @@ from keras_curvewatch.engine.rules import shape
 from keras_curvewatch.engine.rules.base import fmt
 from keras_curvewatch.engine.rules.base import pct
 from keras_curvewatch.engine.rules.base import rank_causes
+from keras_curvewatch.engine.series import describe_series
 
 # A loss that rose above 1.5x its best before turning NaN was blowing up:
 # the classic sign of a too-large step.
@@ -26,6 +29,10 @@ DIVERGING_MIN_RELATIVE_RISE = 0.10
 DIVERGING_NOISE_SIGMAS = 3.0
 # A loss that ends 10x above its minimum has exploded.
 EXPLODED_RATIO = 10.0
+# "Rises steadily over many epochs (not one spike)" (LABELLING.md): before
+# a NaN, three rises in a row from the minimum, with the 1.5x of
+# NAN_PRECEDED_BY_RISE, are a climb; one or two are a spike.
+STEADY_CLIMB_MIN_RISES = 3
 # Unbounded below: a negative loss 10x larger in size than when it first
 # went negative, still falling at half the middle third's pace or more
 # (a bounded negative loss, like cosine similarity, levels off).
@@ -211,17 +218,68 @@ def _unbounded_finding(inp, name, first, end):
 
 
 def diverging_rule(inp):
-    """`diverging`: the training loss trends upwards beyond its noise."""
+    """`diverging`: the training loss trends upwards beyond its noise;
+    when it then turns NaN, the climb before the first NaN is judged."""
     name = inp.loss
     if name is None:
         return []
     s = inp.series[name]
     values = inp.values(name)
-    if s.n_finite < stats.MIN_POINTS_TREND or not np.isfinite(values).all():
+    if not np.isfinite(values).all():
+        return _diverging_before_nan(inp, name, values)
+    if s.n_finite < stats.MIN_POINTS_TREND:
         return []
     runaway = _unbounded_below(values)
     if runaway is not None:
         return [_unbounded_finding(inp, name, *runaway)]
+    return _diverging(inp, name, s, values)
+
+
+def _diverging_before_nan(inp, name, values):
+    """`diverging` on the finite epochs before the loss first turned NaN
+    or inf: a climb that ends in an overflow is both (LABELLING.md reads
+    `diverging` off the curve, `nan_loss` off the values). Besides the
+    usual test, a steady climb straight into the NaN counts: the overflow
+    cuts the curve where the climb is steepest, so its end is too short
+    for a trend test and its last step inflates the noise."""
+    first_bad = base.first_index(~np.isfinite(values))
+    if first_bad < stats.MIN_POINTS_TREND:
+        return []
+    head = values[:first_bad]
+    epochs = np.asarray(inp.curves.epochs[:first_bad])
+    s = describe_series(name, head, epochs, inp.series[name].direction)
+    findings = _diverging(inp, name, s, head)
+    if not findings:
+        low = _steady_climb_start(head)
+        if low is not None:
+            findings = [_diverging_finding(
+                inp, name, s, low, float(head[low]), float(head[-1]),
+                float(head[0]), {"climbing_epochs": len(head) - 1 - low})]
+    return [dataclasses.replace(
+        f, message=f.message.rstrip(".") + f", then became NaN/inf at "
+        f"epoch {inp.epoch_label(first_bad)}.",
+        evidence={**f.evidence, "first_nonfinite_epoch":
+                  inp.epoch_label(first_bad)}) for f in findings]
+
+
+def _steady_climb_start(values):
+    """Index where `values` starts an unbroken climb to its end of at
+    least `STEADY_CLIMB_MIN_RISES` rises and `NAN_PRECEDED_BY_RISE` times
+    its level, from the curve's minimum; else None."""
+    rises = np.diff(values) > 0
+    broken = np.flatnonzero(~rises)
+    low = int(broken[-1]) + 1 if len(broken) else 0
+    if len(values) - 1 - low < STEADY_CLIMB_MIN_RISES:
+        return None
+    floor = float(values[low])
+    if not (floor > 0 and floor <= float(np.min(values))
+            and values[-1] >= NAN_PRECEDED_BY_RISE * floor):
+        return None
+    return low
+
+
+def _diverging(inp, name, s, values):
+    """`diverging` on the finite curve `values` with statistics `s`."""
     smooth = np.asarray(s.smoothed)
     low = int(np.argmin(smooth))
     end = float(smooth[-1])
@@ -232,28 +290,35 @@ def diverging_rule(inp):
     if not (significant and rise > DIVERGING_MIN_RELATIVE_RISE * level
             and rise > DIVERGING_NOISE_SIGMAS * noise):
         return []
-    start = float(smooth[0])
-    worse_than_start = end > start
-    exploded = smooth[low] > 0 and end >= EXPLODED_RATIO * smooth[low]
-    severity = CRITICAL if worse_than_start or exploded else WARNING
     evidence = {
         "min_smoothed": float(smooth[low]),
         "end_smoothed": end,
-        "relative_rise": rise / level,
         "rise_in_noise_sigmas": rise / noise if noise > 0 else float("inf"),
-        "tail_slope": s.trend_slope,
-        "kendall_tau": s.trend_tau,
-        "p_value": s.trend_p,
     }
-    causes = _diverging_causes(inp, s, smooth[low], end)
+    return [_diverging_finding(inp, name, s, low, float(smooth[low]), end,
+                               float(smooth[0]), evidence)]
+
+
+def _diverging_finding(inp, name, s, low, low_value, end, start, evidence):
+    """The `diverging` finding for a climb from `low_value` (at index
+    `low`) to `end`, on a curve that started at `start`."""
+    rise = end - low_value
+    level = abs(low_value) or 1.0
+    worse_than_start = end > start
+    exploded = low_value > 0 and end >= EXPLODED_RATIO * low_value
+    severity = CRITICAL if worse_than_start or exploded else WARNING
+    evidence = dict(evidence, relative_rise=rise / level,
+                    tail_slope=s.trend_slope, kendall_tau=s.trend_tau,
+                    p_value=s.trend_p)
+    causes = _diverging_causes(inp, s, low_value, end)
     keep = inp.epoch_label(low) if inp.best_epoch is None else inp.best_epoch
-    return [Finding(
+    return Finding(
         code="diverging",
         severity=severity,
         series=name,
         epoch=inp.epoch_label(low),
         message=(
-            f"{name} is diverging: it bottomed out at {fmt(smooth[low])} "
+            f"{name} is diverging: it bottomed out at {fmt(low_value)} "
             f"(epoch {inp.epoch_label(low)}) and rose to {fmt(end)}, "
             f"{pct(rise / level)} higher"
             + (", above where it started." if worse_than_start else ".")
@@ -267,7 +332,7 @@ def diverging_rule(inp):
             f"epoch {keep}.",
             "check the data for label noise or drift and keep the weights "
             f"from epoch {keep}."),
-    )]
+    )
 
 
 def _rises_significantly(s, values, low):
