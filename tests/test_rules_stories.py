@@ -381,3 +381,18 @@ def test_one_jump_straight_into_a_nan_is_not_diverging():
     report = kcw.analyze({"loss": loss})
     assert report.has("nan_loss")
     assert not report.has("diverging")
+
+
+def test_slow_line_losing_a_few_percent_a_third_is_not_converged():
+    # Adagrad at a low rate, as logged (3-digit CSV): the last third still
+    # falls 4 % of its level, half as fast as the middle third did; the
+    # last tenth alone gains under 3 %.
+    loss = [1.42, 1.37, 1.33, 1.30, 1.28, 1.26, 1.24, 1.22, 1.20, 1.19,
+            1.17, 1.16, 1.15, 1.14, 1.12, 1.11, 1.10, 1.09, 1.08, 1.07]
+    val_loss = [1.37, 1.33, 1.30, 1.28, 1.25, 1.23, 1.22, 1.20, 1.19, 1.17,
+                1.16, 1.15, 1.14, 1.12, 1.11, 1.10, 1.09, 1.08, 1.08, 1.07]
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss})
+    finding = report.get("not_converged")
+    assert finding is not None, report.codes
+    assert finding.evidence["straight_line"] == 1.0
+    assert "raise the learning rate" in _advice(finding)
