@@ -396,3 +396,18 @@ def test_slow_line_losing_a_few_percent_a_third_is_not_converged():
     assert finding is not None, report.codes
     assert finding.evidence["straight_line"] == 1.0
     assert "raise the learning rate" in _advice(finding)
+
+
+def test_a_kick_half_undone_in_one_epoch_then_slowly_is_a_spike():
+    # A kick to the weights doubles the loss; the next epoch undoes half
+    # of it (1.48x the epoch after, under a one-epoch spike's 1.5x) and
+    # three more bring it back to its old level.
+    loss = [0.495, 0.234, 0.194, 0.189, 0.186, 0.182, 0.178, 0.176, 0.354,
+            0.239, 0.207, 0.192, 0.179, 0.172, 0.165, 0.159]
+    report = kcw.analyze({"loss": loss})
+    finding = report.get("loss_spike")
+    assert finding is not None, report.codes
+    assert finding.epoch == 8
+    # The same jump with no way back is not a spike.
+    climb = loss[:9] + [0.36, 0.37, 0.38, 0.39, 0.40, 0.41, 0.42]
+    assert not kcw.analyze({"loss": climb}).has("loss_spike")

@@ -276,12 +276,17 @@ def _fall_to(values, start, step, level, within, steady=True):
     return None
 
 
-# A jump followed by a steady recovery: the curve must come back within
-# half the jump (on the log scale) in 3 epochs or more (quicker returns
-# are `jumps`'s) and at most a fifth of the run, falling every epoch on
-# the way.
+# A jump followed by a steady recovery, falling every epoch on the way,
+# within at most a fifth of the run: the curve comes back within half the
+# jump (on the log scale) in 3 epochs or more, or to the level it jumped
+# from (within a quarter of the jump, the level `humps` measures from) in
+# 2 or more. Quicker returns are `jumps`'s, which measures a jump from
+# the higher side: a kick that falls back half way in one epoch and then
+# slowly the rest is lost there (fresh3 of bench/labelled_fits.py).
 RECOVERY_MAX_SHARE_OF_RUN = 0.2
-RECOVERY_MIN_EPOCHS = 3
+RECOVERY_HALF_MIN_EPOCHS = 3
+RECOVERY_FULL_MIN_EPOCHS = 2
+RECOVERY_FULL_SHARE = 0.25
 
 
 def recoveries(values):
@@ -298,21 +303,29 @@ def recoveries(values):
         return []
     values, logs, usual, spread = curve
     n = len(values)
-    within = max(RECOVERY_MIN_EPOCHS, int(n * RECOVERY_MAX_SHARE_OF_RUN))
+    within = max(RECOVERY_HALF_MIN_EPOCHS,
+                 int(n * RECOVERY_MAX_SHARE_OF_RUN))
     out = []
     for i in range(HUMP_MIN_LEAD, n - 1):
-        jump = logs[i] - logs[i - 1]
-        if jump <= 0:
+        # The level it jumped from: the median of the epochs before, so
+        # that a dip of noise just before is not half of the jump.
+        level = float(np.median(logs[i - HUMP_MIN_LEAD:i]))
+        jump = logs[i] - level
+        if jump <= 0 or logs[i] <= logs[i - 1]:
             continue
-        back = logs[i - 1] + 0.5 * jump
+        half = level + 0.5 * jump
+        full = level + RECOVERY_FULL_SHARE * jump
         for k in range(i + 1, min(n, i + 1 + within)):
             if logs[k] > logs[k - 1]:
                 break  # not a steady recovery
-            if logs[k] <= back:
-                if k - i >= RECOVERY_MIN_EPOCHS:  # quicker ones: `jumps`
-                    share = ((values[i] - values[i - 1]) / spread
-                             if spread else 0.0)
-                    out.append((i, k - i, jump, usual, share))
-                break
+            slow = ((logs[k] <= half and k - i >= RECOVERY_HALF_MIN_EPOCHS)
+                    or (logs[k] <= full
+                        and k - i >= RECOVERY_FULL_MIN_EPOCHS))
+            if slow:
+                share = ((values[i] - math.exp(level)) / spread
+                         if spread else 0.0)
+                out.append((i, k - i, jump, usual, share))
+            if slow or logs[k] <= full:
+                break  # back already: a quick return is `jumps`'s
     return out
 

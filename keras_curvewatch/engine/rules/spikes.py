@@ -40,15 +40,17 @@ def _spikes(values):
     `SPIKE_*`), worst as `(index, ratio, multiple_of_usual)`."""
     hits, worst = [], None
     last = len(values) - 1
-    candidates = sorted(shape.jumps(values) + shape.humps(
-        values, int(len(values) * HUMP_MAX_SHARE_OF_RUN))
-        + shape.recoveries(values))
-    for index, width, jump, usual, share in candidates:
+    # A jump of one or two epochs against the usual move; a bump, or a
+    # jump with a slow recovery, spans more moves (HUMP_USUAL_MULTIPLE).
+    candidates = sorted(
+        [c + (SPIKE_USUAL_MULTIPLE,) for c in shape.jumps(values)]
+        + [c + (HUMP_USUAL_MULTIPLE,) for c in shape.humps(
+            values, int(len(values) * HUMP_MAX_SHARE_OF_RUN))
+           + shape.recoveries(values)])
+    for index, width, jump, usual, share, usual_multiple in candidates:
         multiple = jump / usual if usual > 0 else float("inf")
         least = SPIKE_LAST_MIN_LOG_JUMP if index == last else (
             SPIKE_MIN_LOG_JUMP)
-        usual_multiple = (SPIKE_USUAL_MULTIPLE if width <= 2
-                          else HUMP_USUAL_MULTIPLE)
         if (jump >= least and multiple >= usual_multiple
                 and share >= SPIKE_MIN_SHARE_OF_RANGE):
             if hits and index - hits[-1] <= max(2, width):
