@@ -411,3 +411,19 @@ def test_a_kick_half_undone_in_one_epoch_then_slowly_is_a_spike():
     # The same jump with no way back is not a spike.
     climb = loss[:9] + [0.36, 0.37, 0.38, 0.39, 0.40, 0.41, 0.42]
     assert not kcw.analyze({"loss": climb}).has("loss_spike")
+
+
+def test_a_wandering_zigzag_with_no_trend_is_train_oscillation():
+    # SGD with momentum 0.95 at 0.3: the loss wanders up and down by
+    # 5-20 % of its level for 25 epochs and ends near where it began.
+    loss = [0.9324, 1.1491, 1.0889, 1.0838, 1.0151, 0.9777, 0.9865, 0.9207,
+            0.8147, 0.9228, 0.8649, 0.9383, 0.9274, 1.0071, 0.9809, 0.8754,
+            0.8662, 0.845, 0.865, 0.8326, 0.8285, 0.8067, 0.8121, 0.8803,
+            0.8722]
+    report = kcw.analyze({"loss": loss})
+    finding = report.get("train_oscillation")
+    assert finding is not None, report.codes
+    assert finding.severity == "info"
+    # A smooth fall with 1 % noise is not an oscillation.
+    calm = _noisy(_decay(25, 1.2, 0.4, 6), 0.01, 3)
+    assert not kcw.analyze({"loss": calm}).has("train_oscillation")
