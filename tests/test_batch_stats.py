@@ -1,10 +1,13 @@
 """Tests of `keras_curvewatch.engine.batch_stats.fold_batches`, the host
-twin of the device accumulator's update."""
+twin of the device accumulator's update, and of `fold_epochs`."""
 
 import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -55,3 +58,24 @@ def test_host_fold_of_nothing_and_of_no_finite_loss():
         [np.nan, np.nan], [4, 4])
     assert stats.n_batches == 2 and stats.n_finite == 0
     assert np.isnan(stats.mean) and stats.first_nonfinite == 0
+
+
+_BATCH_VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.floats(2.0 ** -20, 2.0 ** 20, width=32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda m: st.integers(1, 40).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.lists(_BATCH_VALUE, min_size=k, max_size=k),
+                 min_size=m, max_size=m),
+        st.lists(st.lists(st.integers(1, 64), min_size=k, max_size=k),
+                 min_size=m, max_size=m)))))
+def test_folding_epochs_together_equals_folding_each(data):
+    losses, sizes = (np.asarray(a, dtype="float32") for a in data)
+    rows = batch_stats.fold_epochs(losses, sizes)
+    for i in range(len(losses)):
+        one = batch_stats.fold_batches(INITIAL_STATS, losses[i], sizes[i])
+        # Bit for bit, NaN where NaN.
+        np.testing.assert_array_equal(rows[i], one)

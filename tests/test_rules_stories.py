@@ -427,3 +427,23 @@ def test_a_wandering_zigzag_with_no_trend_is_train_oscillation():
     # A smooth fall with 1 % noise is not an oscillation.
     calm = _noisy(_decay(25, 1.2, 0.4, 6), 0.01, 3)
     assert not kcw.analyze({"loss": calm}).has("train_oscillation")
+
+
+def test_bounces_at_a_near_zero_floor_are_neither_divergence_nor_noise():
+    # A noiseless regression fitted to a zero loss: Adam bounces between
+    # 1e-6 and 1e-4 at the floor after a fall from 2.7. On a plot of the
+    # run that is a flat line, not a divergence or an oscillation.
+    rng = np.random.default_rng(0)
+    fall = np.geomspace(2.7, 1e-5, 300)
+    floor = 1e-5 * np.exp(np.cumsum(rng.normal(0, 0.4, 300)) * 0.2
+                          + rng.normal(0, 0.5, 300))
+    floor[-40:] *= np.linspace(1, 12, 40)  # a last climb to 1e-4
+    loss = np.concatenate([fall, floor])
+    assert loss[-1] > 10 * loss[300:].min()
+    report = kcw.analyze({"loss": loss})
+    assert not report.has("diverging"), report.get("diverging")
+    assert not report.has("train_oscillation")
+    # The same climb from 0.05 of a fall from 1.0 to 0.02 is visible.
+    visible = np.concatenate([np.geomspace(1.0, 0.02, 40),
+                              np.geomspace(0.02, 0.3, 20)])
+    assert kcw.analyze({"loss": visible}).has("diverging")

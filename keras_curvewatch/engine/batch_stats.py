@@ -96,6 +96,63 @@ def fold_batches(stats, losses, batch_sizes):
     return new
 
 
+def fold_epochs(losses, batch_sizes):
+    """Statistics of several epochs with as many batches each, at once.
+
+    Row `i` of the result equals `fold_batches(INITIAL_STATS, losses[i],
+    batch_sizes[i])`, bit for bit (the same float32 operations, along the
+    rows): one vectorised pass instead of one call per epoch when many
+    short epochs are read together. `VAL_SAMPLES` is left at 0.
+
+    Args:
+        losses: 2-D array `(epochs, batches)`, `batches >= 1`.
+        batch_sizes: 2-D array of the same shape.
+
+    Returns:
+        2-D float32 array `(epochs, N_STATS)`.
+    """
+    f32 = np.float32
+    losses = np.asarray(losses, dtype=f32)
+    sizes = np.asarray(batch_sizes, dtype=f32)
+    m, k = losses.shape
+    out = np.repeat(INITIAL_STATS[None, :], m, axis=0)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(losses)
+        finite_f = finite.astype(f32)
+        safe = np.where(finite, losses, f32(0.0))
+        any_finite = finite.any(axis=1)
+        first = safe[np.arange(m), np.argmax(finite, axis=1)]
+        shift = np.where(any_finite, first, INITIAL_STATS[SHIFT])
+        delta = np.where(finite, safe - shift[:, None], f32(0.0))
+        # The first batch follows "no previous loss" (LAST and LAST_DIFF
+        # are +inf in INITIAL_STATS): no pair.
+        last = np.full((m, 1), INITIAL_STATS[LAST], f32)
+        diff = losses - np.concatenate([last, losses[:, :-1]], axis=1)
+        product = diff * np.concatenate([
+            np.full((m, 1), INITIAL_STATS[LAST_DIFF], f32), diff[:, :-1]],
+            axis=1)
+        pair = np.isfinite(product)
+        out[:, N_BATCHES] = f32(k)
+        out[:, N_FINITE] = finite_f.sum(axis=1, dtype=f32)
+        out[:, SHIFT] = shift
+        out[:, SUM] = delta.sum(axis=1, dtype=f32)
+        out[:, SUM_SQ] = (delta * delta).sum(axis=1, dtype=f32)
+        out[:, WEIGHTED_SUM] = (sizes * delta).sum(axis=1, dtype=f32)
+        out[:, MIN] = np.where(finite, losses, np.inf).min(axis=1)
+        out[:, MAX] = np.where(finite, losses, -np.inf).max(axis=1)
+        out[:, LAST] = losses[:, -1]
+        out[:, LAST_DIFF] = diff[:, -1]
+        out[:, FLIPS] = np.count_nonzero(pair & (product < 0), axis=1)
+        out[:, FLIP_PAIRS] = np.count_nonzero(pair, axis=1)
+        out[:, SAMPLES] = sizes.sum(axis=1, dtype=f32)
+        out[:, FINITE_SAMPLES] = (sizes * finite_f).sum(axis=1, dtype=f32)
+        out[:, BATCH_MIN] = sizes.min(axis=1)
+        out[:, BATCH_MAX] = sizes.max(axis=1)
+        out[:, FIRST_NONFINITE] = np.where(
+            finite.all(axis=1), f32(-1.0), np.argmin(finite, axis=1))
+    return out
+
+
 class EpochBatchStats:
     """One epoch's per-batch statistics, read back from the device.
 

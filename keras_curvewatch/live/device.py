@@ -51,6 +51,7 @@ from keras_curvewatch.engine.batch_stats import SUM_SQ
 from keras_curvewatch.engine.batch_stats import VAL_SAMPLES
 from keras_curvewatch.engine.batch_stats import WEIGHTED_SUM
 from keras_curvewatch.engine.batch_stats import fold_batches
+from keras_curvewatch.engine.batch_stats import fold_epochs
 
 # The ring buffer keeps this many most recent batch losses of the epoch:
 # 4096 x 2 float32 is 32 KiB, and covers every batch of most epochs.
@@ -66,6 +67,12 @@ SOFT_CLEAR_MAX = 2.0 ** 23
 # losses on the device and fold them in with one vectorised update: per
 # batch that costs one `detach`, instead of ~40 eager kernel launches.
 EAGER_FOLD_EVERY = 64
+
+
+# Plain host attributes of `BatchLossAccumulator` (no variables in them).
+_HOST_ATTRIBUTES = frozenset(
+    {"_pending", "_initial", "_offset", "_soft", "trace_error",
+     "fold_in_graph", "capacity"})
 
 
 class BatchLossAccumulator(keras.metrics.Metric):
@@ -129,6 +136,15 @@ class BatchLossAccumulator(keras.metrics.Metric):
         self.fold_in_graph = True
         # The `LabelCounter` fed by the same tap, or None (not classifying).
         self.labels = None
+
+    def __setattr__(self, name, value):
+        # Host bookkeeping set every epoch skips Keras's attribute tracking
+        # (about 17 us a set, a tracked list for `_pending`): it never
+        # holds a variable.
+        if name in _HOST_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def update_state(self, losses, batch_sizes, write_ring=True):
         """Adds consecutive batches; traced into the train step.
@@ -350,8 +366,27 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """
         ring = _to_numpy(self.ring)
         count = float(_to_numpy(self.count))
-        return [None if count - mark[0] > self.capacity
-                else self._ring_epoch(ring, *mark) for mark in marks]
+        out = [None] * len(marks)
+        # Epochs of the same length are folded together (`fold_epochs`):
+        # a small-data run's are all alike.
+        by_length = {}
+        for i, (start, end, _) in enumerate(marks):
+            if count - start <= self.capacity:
+                by_length.setdefault(int(round(end - start)), []).append(i)
+        for length, rows in by_length.items():
+            if length == 0:
+                for i in rows:
+                    out[i] = self._ring_epoch(ring, *marks[i])
+                continue
+            starts = np.array([int(round(marks[i][0])) for i in rows])
+            slots = (starts[:, None] + np.arange(length)) % self.capacity
+            losses, sizes = ring[0][slots], ring[1][slots]
+            stats = fold_epochs(losses, sizes).astype("float64")
+            for row, i in enumerate(rows):
+                stats[row, VAL_SAMPLES] = marks[i][2]
+                out[i] = EpochBatchStats(stats[row], losses[row],
+                                         sizes[row])
+        return out
 
     def _read_ring_only(self, stats):
         """`read()` when the step only wrote the ring (`add_ring`, or

@@ -306,13 +306,18 @@ def recoveries(values):
     within = max(RECOVERY_HALF_MIN_EPOCHS,
                  int(n * RECOVERY_MAX_SHARE_OF_RUN))
     out = []
-    for i in range(HUMP_MIN_LEAD, n - 1):
-        # The level it jumped from: the median of the epochs before, so
-        # that a dip of noise just before is not half of the jump.
-        level = float(np.median(logs[i - HUMP_MIN_LEAD:i]))
+    # The level it jumped from: the median of the 3 epochs before, so
+    # that a dip of noise just before is not half of the jump.
+    lead = HUMP_MIN_LEAD
+    if n - 1 <= lead:
+        return []
+    a, b, c = (logs[j:n - 1 - lead + j] for j in range(lead))
+    levels = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    rising = (logs[lead:n - 1] > levels) & (logs[lead:n - 1] > c)
+    for i in np.flatnonzero(rising) + lead:
+        i = int(i)
+        level = float(levels[i - lead])
         jump = logs[i] - level
-        if jump <= 0 or logs[i] <= logs[i - 1]:
-            continue
         half = level + 0.5 * jump
         full = level + RECOVERY_FULL_SHARE * jump
         for k in range(i + 1, min(n, i + 1 + within)):

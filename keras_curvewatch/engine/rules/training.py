@@ -30,6 +30,13 @@ DIVERGING_MIN_RELATIVE_RISE = 0.10
 DIVERGING_NOISE_SIGMAS = 3.0
 # A loss that ends 10x above its minimum has exploded.
 EXPLODED_RATIO = 10.0
+# ...and the climb shows on a plot spanning the curve: 1 % of its height,
+# a pixel of a 100-pixel plot. A regression fitted to a zero loss that
+# bounces from 1e-5 to 1e-4 at its floor after falling from 2.7 is 10x its
+# minimum but a flat line on the plot (LABELLING.md judges the shape on
+# the curve's own scale); a jump of 0.03 at the floor of a fall from 1.0
+# is 3 %.
+DIVERGING_MIN_SHARE_OF_RANGE = 0.01
 # "Rises steadily over many epochs (not one spike)" (LABELLING.md): before
 # a NaN, three rises in a row from the minimum, with the 1.5x of
 # NAN_PRECEDED_BY_RISE, are a climb; one or two are a spike.
@@ -63,6 +70,13 @@ TRAIN_OSCILLATION_LONG_RUN = 20
 # 2/3 of the downward ones. A loss still falling by orders of magnitude,
 # with zig-zags at its floor, has far fewer ups than downs.
 TRAIN_OSCILLATION_MIN_UP_SHARE = 2.0 / 3.0
+# "Visible" (LABELLING.md): the noise, at the level of the run's second
+# half, is at least 0.5 % of the plot's height, so that its reversals span
+# about 2 % of it (a couple of pixels of a 100-pixel plot). Adam bouncing
+# at a 1e-5 floor after a fall from 2.7 is 20 % of its level and 0.0001 %
+# of the plot; the smallest labelled oscillation of bench/real_logs.py and
+# bench/labelled_fits.py is 0.8 %.
+TRAIN_OSCILLATION_MIN_SHARE_OF_RANGE = 0.005
 # 20 % noise per epoch: the curve is mostly noise.
 TRAIN_OSCILLATION_CRITICAL_NOISE = 0.20
 
@@ -288,6 +302,15 @@ def _steady_climb_start(values):
 
 def _diverging(inp, name, s, values):
     """`diverging` on the finite curve `values` with statistics `s`."""
+    climb = _climb(s, values)
+    if climb is None:
+        return []
+    return [_diverging_finding(inp, name, s, *climb)]
+
+
+def _climb(s, values):
+    """`(low, low_value, end, start, evidence)` of a significant climb of
+    the smoothed curve from its minimum to its end, or None."""
     smooth = np.asarray(s.smoothed)
     low = int(np.argmin(smooth))
     end = float(smooth[-1])
@@ -296,15 +319,44 @@ def _diverging(inp, name, s, values):
     noise = s.noise if np.isfinite(s.noise) else 0.0
     significant = _rises_significantly(s, values, low)
     if not (significant and rise > DIVERGING_MIN_RELATIVE_RISE * level
-            and rise > DIVERGING_NOISE_SIGMAS * noise):
-        return []
+            and rise > DIVERGING_NOISE_SIGMAS * noise
+            and rise >= DIVERGING_MIN_SHARE_OF_RANGE * shape.curve_range(
+                values)):
+        return None
     evidence = {
         "min_smoothed": float(smooth[low]),
         "end_smoothed": end,
         "rise_in_noise_sigmas": rise / noise if noise > 0 else float("inf"),
     }
-    return [_diverging_finding(inp, name, s, low, float(smooth[low]), end,
-                               float(smooth[0]), evidence)]
+    return low, float(smooth[low]), end, float(smooth[0]), evidence
+
+
+def _is_critical(low_value, end, start):
+    """A climb above where the curve started, or 10x its minimum."""
+    return end > start or (low_value > 0
+                           and end >= EXPLODED_RATIO * low_value)
+
+
+def critical_divergence(values):
+    """Whether `diverging_rule` finds a critical `diverging` on a finite
+    training loss `values`, without the rest of the diagnosis: what the
+    live cadence checks before it runs a full one (O(n log n)).
+
+    Args:
+        values: sequence of float. The training loss so far.
+
+    Returns:
+        bool.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < stats.MIN_POINTS_TREND or not np.isfinite(
+            values).all():
+        return False
+    if _unbounded_below(values) is not None:
+        return True
+    s = describe_series("loss", values, np.arange(len(values)), "min")
+    climb = _climb(s, values)
+    return climb is not None and _is_critical(*climb[1:4])
 
 
 def _diverging_finding(inp, name, s, low, low_value, end, start, evidence):
@@ -313,8 +365,8 @@ def _diverging_finding(inp, name, s, low, low_value, end, start, evidence):
     rise = end - low_value
     level = abs(low_value) or 1.0
     worse_than_start = end > start
-    exploded = low_value > 0 and end >= EXPLODED_RATIO * low_value
-    severity = CRITICAL if worse_than_start or exploded else WARNING
+    severity = (CRITICAL if _is_critical(low_value, end, start)
+                else WARNING)
     evidence = dict(evidence, relative_rise=rise / level,
                     tail_slope=s.trend_slope, kendall_tau=s.trend_tau,
                     p_value=s.trend_p)
@@ -410,6 +462,17 @@ def _oscillation(inp, name, s):
     return max(candidates), stats.flip_rate(logs - stats.robust_smooth(logs))
 
 
+def _zigzag_share_of_range(values, noise):
+    """The zig-zag's size on a plot spanning the curve: `noise` (a share of
+    the level) times the level of the run's second half, over the range."""
+    values = stats.finite(values)
+    spread = shape.curve_range(values)
+    if not spread > 0:
+        return 0.0
+    level = float(np.median(np.abs(values[len(values) // 2:])))
+    return noise * level / spread
+
+
 def _up_share(values):
     """In the more zig-zagging half of the run, the sum of the upward moves
     over the sum of the downward ones (log scale for positive curves): 0
@@ -440,6 +503,9 @@ def train_oscillation_rule(inp):
     if noise < TRAIN_OSCILLATION_MIN_NOISE:
         return []
     if flips < TRAIN_OSCILLATION_MIN_FLIP_RATE:
+        return []
+    if _zigzag_share_of_range(inp.values(name), noise) < (
+            TRAIN_OSCILLATION_MIN_SHARE_OF_RANGE):
         return []
     up_share = _up_share(inp.values(name))
     if up_share < TRAIN_OSCILLATION_MIN_UP_SHARE:
