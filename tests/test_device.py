@@ -285,11 +285,20 @@ def test_a_longer_epoch_than_the_ring_turns_the_in_step_fold_on():
     np.testing.assert_allclose(got.losses, expected.losses[-8:], rtol=1e-5)
 
 
-def test_ring_capacity_follows_the_epoch_length():
-    assert loss_tap._capacity_for(None) == device.RING_CAPACITY
-    assert loss_tap._capacity_for(10) == device.RING_CAPACITY
-    assert loss_tap._capacity_for(5000) == 8192
-    assert loss_tap._capacity_for(10**7) == loss_tap.MAX_RING_CAPACITY
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_ring_capacity_follows_the_epoch_length(backend):
+    def capacity(steps):
+        return loss_tap._capacity_for(steps, backend)
+
+    assert capacity(None) == device.RING_CAPACITY
+    assert capacity(5000) == 8192
+    assert capacity(10**7) == loss_tap.MAX_RING_CAPACITY
+    if backend == "jax":
+        # The step copies the ring: 256 slots, or one epoch if longer.
+        assert capacity(3) == capacity(20) == loss_tap.JAX_RING_SLOTS
+        assert capacity(300) == 512
+    else:
+        assert capacity(10) == device.RING_CAPACITY
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="inspects the JAX train step")

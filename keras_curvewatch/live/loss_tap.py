@@ -33,6 +33,11 @@ from keras_curvewatch.live.label_counts import label_kind
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
 MAX_RING_CAPACITY = 2**16
+# On JAX, at least 256 slots: a copy of 2 KiB per batch, and epochs of up
+# to 32 batches still wait 6 at a time for one read of the ring
+# (`CurveWatch._deferrable`); the copy and the reads (about 100 us each)
+# cost least near 200 slots at 3 ns a slot.
+JAX_RING_SLOTS = 256
 
 _MARKER = "_curvewatch_accumulator"
 
@@ -90,10 +95,17 @@ def installed_accumulator(model):
     return getattr(model.compute_loss, _MARKER, None)
 
 
-def _capacity_for(steps):
+def _capacity_for(steps, backend=None):
+    """The ring's size for epochs of `steps` batches (None: unknown)."""
     if not steps:
         return RING_CAPACITY
-    return int(min(max(RING_CAPACITY, 2 ** math.ceil(math.log2(steps))),
+    backend = backend or keras.backend.backend()
+    # JAX's step returns the ring as a new array, which costs about 3 ns a
+    # slot per batch on CPU (a 4096-slot ring added 13 us to each 290 us
+    # step of a batch-4 Dense model, a 64-slot one 3 us): there the ring
+    # is sized to the epoch from `JAX_RING_SLOTS` up.
+    least = JAX_RING_SLOTS if backend == "jax" else RING_CAPACITY
+    return int(min(max(least, 2 ** math.ceil(math.log2(steps))),
                    MAX_RING_CAPACITY))
 
 
@@ -159,8 +171,9 @@ def install(model, capacity=None, steps=None):
     Args:
         model: keras.Model. A compiled model.
         capacity: int or None. Size of the ring buffer. Defaults to `None`:
-            enough for `steps` batches, at least `RING_CAPACITY` and at
-            most `MAX_RING_CAPACITY`.
+            enough for `steps` batches, at most `MAX_RING_CAPACITY`, and at
+            least `RING_CAPACITY` (on JAX, where the step copies the ring,
+            `JAX_RING_SLOTS`).
         steps: int or None. Batches per epoch, if known (`params["steps"]`
             in a callback). Defaults to `None`.
 
