@@ -1436,6 +1436,258 @@ def _(seed):
                callbacks=[stop])
 
 
+# ----------------------------------------------------- fourth fresh set ---
+# Added on 2026-12-01 after the fixes the third fresh set led to, and
+# scored once, the same way: Conv2D with BatchNormalization, a text-like
+# Embedding + LSTM, SGD with Nesterov momentum, RMSprop, L1, cosine decay,
+# label noise in a regression, a mid-run rate jump, categorical one-hot
+# labels; seeds 9 and 10. Labelled by eye with `--curves` before any
+# finding was looked at.
+
+FRESH4_SEEDS = (9, 10)
+
+
+def _tokens(n, vocab=50, length=15, seed=0, flip=0.0):
+    """Token sequences whose class is whether token 7 appears more often
+    than token 9."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, vocab, size=(n, length))
+    y = ((x == 7).sum(1) > (x == 9).sum(1)).astype("int32")
+    if flip:
+        hit = rng.random(n) < flip
+        y[hit] = 1 - y[hit]
+    return x.astype("int32"), y
+
+
+def _embedding_lstm(vocab=50, length=15, units=16, lr=3e-3):
+    import keras
+
+    return _sequential(
+        [keras.Input((length,)), keras.layers.Embedding(vocab, 16),
+         keras.layers.LSTM(units),
+         keras.layers.Dense(2, activation="softmax")],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(lr))
+
+
+def _cnn_bn(size, n_out, lr=1e-3, optimizer=None):
+    import keras
+
+    return _sequential(
+        [keras.Input((size, size, 1)),
+         keras.layers.Conv2D(8, 3), keras.layers.BatchNormalization(),
+         keras.layers.ReLU(), keras.layers.MaxPooling2D(),
+         keras.layers.Conv2D(16, 3), keras.layers.BatchNormalization(),
+         keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
+         keras.layers.Dense(n_out, activation="softmax")],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        optimizer or keras.optimizers.Adam(lr))
+
+
+@scenario("fresh4_healthy_cnn_batchnorm", allow=SEEDED_ORDER, healthy=True,
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = images(1500, noise=1.0, seed=seed)
+    return Run(_cnn_bn(12, 3, lr=2e-3), x, y, 32, 15, validation_split=0.2)
+
+
+@scenario("fresh4_healthy_embedding_lstm", allow=SEEDED_ORDER, healthy=True,
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = _tokens(2000, seed=seed)
+    return Run(_embedding_lstm(), x, y, 32, 15, validation_split=0.2)
+
+
+@scenario("fresh4_healthy_cosine_decay_onehot", allow=SEEDED_ORDER,
+          healthy=True, seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = tabular(3000, n_features=10, n_classes=4, noise=0.3, seed=seed)
+    schedule = keras.optimizers.schedules.CosineDecay(3e-3, 20 * 75)
+    model = _sequential(
+        [keras.Input((10,)), keras.layers.Dense(64, activation="relu"),
+         keras.layers.Dense(4, activation="softmax")],
+        "categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(schedule))
+    return Run(model, x, keras.utils.to_categorical(y, 4), 32, 20,
+               validation_split=0.2)
+
+
+@scenario("fresh4_overfit_embedding_lstm_150",
+          expect={"overfitting", "overparameterized"},
+          allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
+                 "small_validation_set", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = _tokens(650, seed=seed, flip=0.15)
+    return Run(_embedding_lstm(units=64), x[:150], y[:150], 16, 60,
+               validation_data=(x[150:], y[150:]))
+
+
+@scenario("fresh4_overfit_l1_dense_200", expect={"overfitting"},
+          allow={"val_fluctuation", "noisy_best_epoch", "overparameterized",
+                 "loss_spike", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = tabular(700, n_features=20, noise=0.5, flip=0.15, seed=seed)
+    l1 = keras.regularizers.L1(1e-5)
+    model = _sequential(
+        [keras.Input((20,)),
+         keras.layers.Dense(256, activation="relu", kernel_regularizer=l1),
+         keras.layers.Dense(256, activation="relu", kernel_regularizer=l1),
+         keras.layers.Dense(2, activation="softmax")],
+        "sparse_categorical_crossentropy", ["accuracy"],
+        keras.optimizers.Adam(1e-3))
+    return Run(model, x[:200], y[:200], 16, 80,
+               validation_data=(x[200:], y[200:]))
+
+
+@scenario("fresh4_small_batch_3_cnn", expect={"small_batch"},
+          allow={"train_oscillation", "val_fluctuation", "noisy_best_epoch",
+                 "overfitting", "loss_spike", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = images(600, noise=1.0, seed=seed)
+    return Run(cnn(12, 3, lr=1e-3), x, y, 3, 8, validation_split=0.2)
+
+
+@scenario("fresh4_not_learning_lr_1e-8_rmsprop", expect={"not_learning"},
+          allow=SEEDED_ORDER, seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, n_classes=3, noise=0.3, seed=seed)
+    model = mlp(10, 3, (32,))
+    model.compile(keras.optimizers.RMSprop(1e-8),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return Run(model, x, y, 32, 20, validation_split=0.2)
+
+
+@scenario("fresh4_not_converged_sgd_nesterov_low_lr",
+          expect={"not_converged"}, allow=SEEDED_ORDER,
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = sequences(1500, drift=0.8, seed=seed)
+    model = lstm(20, 4, 2, units=16)
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return Run(model, x, y, 32, 15, validation_split=0.2)
+
+
+@scenario("fresh4_diverging_rate_jump_mid_run", expect={"diverging"},
+          allow={"loss_spike", "nan_loss", "val_fluctuation",
+                 "train_oscillation", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = tabular(2000, n_features=10, n_classes=3, noise=0.3, seed=seed)
+    sched = _lr_schedule(lambda epoch: 1e-3 if epoch < 8 else 0.05)
+    return Run(mlp(10, 3, (64, 64), lr=1e-3), x, y, 32, 22,
+               validation_split=0.2, callbacks=[sched])
+
+
+@scenario("fresh4_nan_rmsprop_unscaled_targets", expect={"nan_loss"},
+          allow={"diverging", "loss_spike", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = regression(1000, scale=1e5, seed=seed)
+    model = mlp(8, 1, (32, 32))
+    model.compile(keras.optimizers.SGD(0.02, momentum=0.9), "mse",
+                  metrics=["mae"])
+    return Run(model, x * 10.0, y, 32, 10, validation_split=0.2)
+
+
+@scenario("fresh4_loss_spike_kick_cnn_bn", expect={"loss_spike"},
+          allow={"not_converged", "val_fluctuation", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = images(1500, noise=1.0, seed=seed)
+    return Run(_cnn_bn(12, 3, lr=2e-3), x, y, 32, 16, validation_split=0.2,
+               callbacks=[_kick(8, 0.4, seed)])
+
+
+@scenario("fresh4_val_fluctuation_rmsprop_high_lr",
+          expect={"val_fluctuation"},
+          allow={"train_oscillation", "noisy_best_epoch", "loss_spike",
+                 "overfitting", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    import keras
+
+    _seed(seed)
+    x, y = tabular(3000, n_features=10, noise=0.3, seed=seed)
+    model = mlp(10, 2, (64, 64))
+    model.compile(keras.optimizers.RMSprop(0.01),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return Run(model, x, y, 32, 25, validation_split=0.2)
+
+
+@scenario("fresh4_regression_label_noise_overfit",
+          expect={"overfitting"},
+          allow={"val_fluctuation", "noisy_best_epoch", "overparameterized",
+                 *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = regression(900, noise=1.0, seed=seed)
+    return Run(mlp(8, 1, (128, 128), lr=2e-3), x[:300], y[:300], 16, 60,
+               validation_data=(x[300:], y[300:]))
+
+
+@scenario("fresh4_majority_class_imbalanced", expect={"metric_loss_mismatch"},
+          allow={"not_learning", "not_converged", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2000, 10)).astype("float32")
+    y = (rng.random(2000) < 0.12).astype("int32")  # labels unrelated to x
+    return Run(mlp(10, 2, (32,), lr=1e-3), x, y, 32, 20,
+               validation_split=0.2)
+
+
+@scenario("fresh4_plateau_then_drop_lr_warmup_cnn",
+          expect={"plateau_then_drop"},
+          allow={"not_converged", "overfitting", *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = images(1200, noise=1.0, seed=seed)
+    sched = _lr_schedule(lambda epoch: 1e-7 if epoch < 6 else 2e-3)
+    return Run(cnn(12, 3, lr=1e-7), x, y, 32, 16, validation_split=0.2,
+               callbacks=[sched])
+
+
+@scenario("fresh4_overfit_gru_batch8_120",
+          expect={"overfitting", "small_batch", "overparameterized"},
+          allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
+                 "train_oscillation", "small_validation_set",
+                 *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4")
+def _(seed):
+    _seed(seed)
+    x, y = sequences(450, flip=0.15, drift=0.8, seed=seed)
+    return Run(gru(20, 4, 2, units=64, lr=2e-3), x[:120], y[:120], 8, 70,
+               validation_data=(x[120:], y[120:]))
+
+
 # ------------------------------------------------------------- fitting ---
 
 def _batch_loss_callback():

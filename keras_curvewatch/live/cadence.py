@@ -6,9 +6,12 @@ the full diagnosis runs only while its total cost stays under
 `DIAGNOSIS_BUDGET` of the training time, and cheap O(1) checks run at every
 epoch end and call for it at once when a NaN, a possible critical divergence
 (above its start, or exploded) or a possible one-epoch spike appears: those
-findings are still raised in the epoch they appear. A slower climb, a warning, waits
-for the budget's next full diagnosis. The report at train end is always a
-full diagnosis, so it equals `analyze()` on the same history.
+findings are still raised in the epoch they appear. A slower climb, a
+warning, waits for the budget's next full diagnosis. A possible critical
+divergence (an O(1) bound) is confirmed by the rule's own test on the
+training loss alone (`critical_divergence`, a tenth of a full diagnosis)
+before the full one runs. The report at train end is always a full
+diagnosis, so it equals `analyze()` on the same history.
 
 Imports no keras: the checks work on the host-side history lists.
 """
@@ -17,11 +20,11 @@ import contextlib
 import math
 import time
 
+from keras_curvewatch.engine.rules.spikes import SPIKE_MIN_LOG_JUMP
+from keras_curvewatch.engine.rules.spikes import SPIKE_MIN_SHARE_OF_RANGE
 from keras_curvewatch.engine.rules.training import DIVERGING_MIN_RELATIVE_RISE
 from keras_curvewatch.engine.rules.training import EXPLODED_RATIO
 from keras_curvewatch.engine.rules.training import critical_divergence
-from keras_curvewatch.engine.rules.spikes import SPIKE_MIN_LOG_JUMP
-from keras_curvewatch.engine.rules.spikes import SPIKE_MIN_SHARE_OF_RANGE
 from keras_curvewatch.engine.series import is_curve
 from keras_curvewatch.engine.series import pick_curves
 from keras_curvewatch.engine.stats import robust_smooth
