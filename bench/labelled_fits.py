@@ -1484,7 +1484,9 @@ def _cnn_bn(size, n_out, lr=1e-3, optimizer=None):
         optimizer or keras.optimizers.Adam(lr))
 
 
-@scenario("fresh4_healthy_cnn_batchnorm", allow=SEEDED_ORDER, healthy=True,
+# Both losses still fall 9-10 % over the last tenth: not_converged allowed.
+@scenario("fresh4_healthy_cnn_batchnorm",
+          allow={"not_converged", *SEEDED_ORDER}, healthy=True,
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
@@ -1492,8 +1494,11 @@ def _(seed):
     return Run(_cnn_bn(12, 3, lr=2e-3), x, y, 32, 15, validation_split=0.2)
 
 
+# Seed 10's val_loss lies flat at 0.012 over its last five epochs while the
+# training loss halves (overfitting allowed there).
 @scenario("fresh4_healthy_embedding_lstm", allow=SEEDED_ORDER, healthy=True,
-          seeds=FRESH4_SEEDS, fresh="fresh4")
+          seeds=FRESH4_SEEDS, fresh="fresh4",
+          per_seed={10: ((), ("overfitting",))})
 def _(seed):
     _seed(seed)
     x, y = _tokens(2000, seed=seed)
@@ -1517,11 +1522,17 @@ def _(seed):
                validation_split=0.2)
 
 
+# Seed 9's val_loss zig-zags by 10-40 % over epochs 20-28 (1.20, 1.57,
+# 1.43, 2.05, 1.72, 2.41, 2.00, 2.39) while the training loss falls
+# smoothly: val_fluctuation. Seed 10's training loss zig-zags as much as
+# its val_loss (train_oscillation allowed).
 @scenario("fresh4_overfit_embedding_lstm_150",
           expect={"overfitting", "overparameterized"},
           allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
-                 "small_validation_set", *SEEDED_ORDER},
-          seeds=FRESH4_SEEDS, fresh="fresh4")
+                 "small_validation_set", "train_oscillation",
+                 *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4",
+          per_seed={9: (("val_fluctuation",), ())})
 def _(seed):
     _seed(seed)
     x, y = _tokens(650, seed=seed, flip=0.15)
@@ -1529,9 +1540,10 @@ def _(seed):
                validation_data=(x[150:], y[150:]))
 
 
-@scenario("fresh4_overfit_l1_dense_200", expect={"overfitting"},
-          allow={"val_fluctuation", "noisy_best_epoch", "overparameterized",
-                 "loss_spike", *SEEDED_ORDER},
+@scenario("fresh4_overfit_l1_dense_200",
+          expect={"overfitting", "overparameterized"},
+          allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
+                 *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     import keras
@@ -1550,9 +1562,12 @@ def _(seed):
                validation_data=(x[200:], y[200:]))
 
 
+# The training loss still falls 38 % in the last epoch (not_converged
+# allowed).
 @scenario("fresh4_small_batch_3_cnn", expect={"small_batch"},
           allow={"train_oscillation", "val_fluctuation", "noisy_best_epoch",
-                 "overfitting", "loss_spike", *SEEDED_ORDER},
+                 "overfitting", "loss_spike", "not_converged",
+                 *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
@@ -1573,9 +1588,15 @@ def _(seed):
     return Run(model, x, y, 32, 20, validation_split=0.2)
 
 
-@scenario("fresh4_not_converged_sgd_nesterov_low_lr",
-          expect={"not_converged"}, allow=SEEDED_ORDER,
-          seeds=FRESH4_SEEDS, fresh="fresh4")
+# Planned as not converged; the curves level off by epoch 4: the training
+# loss then creeps down 0.5 % an epoch (1 % of the plot over the last
+# third: not_converged allowed). Seed 10's val_loss rises 6 % from epoch 4
+# (0.198 -> 0.210) while the training loss falls 8 %: overfitting; seed
+# 9's lies flat (allowed).
+@scenario("fresh4_sgd_nesterov_low_lr", allow={"not_converged",
+                                               *SEEDED_ORDER},
+          seeds=FRESH4_SEEDS, fresh="fresh4",
+          per_seed={10: (("overfitting",), ()), 9: ((), ("overfitting",))})
 def _(seed):
     import keras
 
@@ -1587,9 +1608,15 @@ def _(seed):
     return Run(model, x, y, 32, 15, validation_split=0.2)
 
 
-@scenario("fresh4_diverging_rate_jump_mid_run", expect={"diverging"},
-          allow={"loss_spike", "nan_loss", "val_fluctuation",
-                 "train_oscillation", *SEEDED_ORDER},
+# Planned as diverging; the rate jump at epoch 8 only kicks the loss up
+# (0.43 -> 0.66-0.69), which then falls back over ten epochs while it
+# zig-zags by 5-10 %; val_loss zig-zags by 10-17 % around 0.55-0.67, far
+# more: val_fluctuation. The kick with its slow return (loss_spike) and
+# the training zig-zag are allowed.
+@scenario("fresh4_val_fluctuation_rate_jump_mid_run",
+          expect={"val_fluctuation"},
+          allow={"loss_spike", "train_oscillation", "not_converged",
+                 "noisy_best_epoch", *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
@@ -1599,8 +1626,9 @@ def _(seed):
                validation_split=0.2, callbacks=[sched])
 
 
+# NaN from the first epoch, every curve (not_learning allowed).
 @scenario("fresh4_nan_rmsprop_unscaled_targets", expect={"nan_loss"},
-          allow={"diverging", "loss_spike", *SEEDED_ORDER},
+          allow={"not_learning", *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     import keras
@@ -1613,6 +1641,8 @@ def _(seed):
     return Run(model, x * 10.0, y, 32, 10, validation_split=0.2)
 
 
+# The kick at epoch 8 sends both losses up (0.07 -> 0.86, val 0.06 ->
+# 2.28), which then return over five epochs, still falling at the end.
 @scenario("fresh4_loss_spike_kick_cnn_bn", expect={"loss_spike"},
           allow={"not_converged", "val_fluctuation", *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
@@ -1623,10 +1653,13 @@ def _(seed):
                callbacks=[_kick(8, 0.4, seed)])
 
 
-@scenario("fresh4_val_fluctuation_rmsprop_high_lr",
-          expect={"val_fluctuation"},
+# Planned as val_fluctuation; the curves overfit (val_loss 0.30 -> 0.91,
+# 0.26 -> 0.75, while the training loss falls 80 %), and the late
+# zig-zag of val_loss (10-30 %) is matched by the training loss's (10-20
+# %): val_fluctuation and train_oscillation allowed.
+@scenario("fresh4_overfit_rmsprop_high_lr", expect={"overfitting"},
           allow={"train_oscillation", "noisy_best_epoch", "loss_spike",
-                 "overfitting", *SEEDED_ORDER},
+                 "val_fluctuation", *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     import keras
@@ -1639,10 +1672,14 @@ def _(seed):
     return Run(model, x, y, 32, 25, validation_split=0.2)
 
 
+# After epoch 28 the training loss bumps up twice over several epochs and
+# comes back (0.11 -> 0.49 -> 0.19, 0.19 -> 0.73 -> 0.07); seed 9's ends
+# climbing again (0.10 -> 0.27 over 11 epochs). loss_spike,
+# train_oscillation and diverging allowed, as is the val_loss zig-zag.
 @scenario("fresh4_regression_label_noise_overfit",
           expect={"overfitting"},
-          allow={"val_fluctuation", "noisy_best_epoch", "overparameterized",
-                 *SEEDED_ORDER},
+          allow={"val_fluctuation", "noisy_best_epoch", "loss_spike",
+                 "train_oscillation", "diverging", *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
@@ -1651,8 +1688,11 @@ def _(seed):
                validation_data=(x[300:], y[300:]))
 
 
+# Accuracy frozen at the majority share (0.874 / 0.867) from epoch 1 while
+# the loss falls on (7 %); val_loss lies flat (overfitting allowed).
 @scenario("fresh4_majority_class_imbalanced", expect={"metric_loss_mismatch"},
-          allow={"not_learning", "not_converged", *SEEDED_ORDER},
+          allow={"not_learning", "not_converged", "overfitting",
+                 *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
@@ -1663,9 +1703,12 @@ def _(seed):
                validation_split=0.2)
 
 
+# Seed 9's val_loss bumps 0.084 -> 0.236 -> 0.067 at epochs 11-13 (a spike,
+# allowed; its training loss bumps too).
 @scenario("fresh4_plateau_then_drop_lr_warmup_cnn",
           expect={"plateau_then_drop"},
-          allow={"not_converged", "overfitting", *SEEDED_ORDER},
+          allow={"not_converged", "overfitting", "loss_spike",
+                 *SEEDED_ORDER},
           seeds=FRESH4_SEEDS, fresh="fresh4")
 def _(seed):
     _seed(seed)
