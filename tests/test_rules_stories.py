@@ -447,3 +447,33 @@ def test_bounces_at_a_near_zero_floor_are_neither_divergence_nor_noise():
     visible = np.concatenate([np.geomspace(1.0, 0.02, 40),
                               np.geomspace(0.02, 0.3, 20)])
     assert kcw.analyze({"loss": visible}).has("diverging")
+
+
+def test_two_losses_at_a_floor_far_apart_in_ratio_are_no_mismatch():
+    # Both losses fall from 0.5 to a floor: 0.0007 and 0.012 are 17x
+    # apart, with accuracies of 1.0 and 0.998, but 2 % of the plot apart.
+    n = 15
+    loss = _decay(n, 0.5, 0.0005, 1.5)
+    val_loss = _decay(n, 0.34, 0.012, 1.2)
+    acc = np.minimum(1.0, 0.8 + 0.2 * (1 - loss / 0.5) + 0.0)
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss,
+                          "accuracy": acc, "val_accuracy": acc - 0.002})
+    assert val_loss[-1] > 10 * loss[-1]
+    assert not report.has("metric_loss_mismatch")
+
+
+def test_training_loss_falling_to_meet_a_flat_validation_loss_is_fine():
+    # With Dropout the training loss lies above the validation loss; it
+    # falls on to meet a validation loss that has levelled off: the gap
+    # closes, it does not widen.
+    n = 30
+    val_loss = _noisy(_decay(n, 0.8, 0.20, 3), 0.005, 1)
+    loss = _noisy(_decay(n, 1.2, 0.205, 9), 0.005, 2)
+    report = kcw.analyze({"loss": loss, "val_loss": val_loss})
+    assert loss[-1] < loss[10] * 0.75 and val_loss[-1] < loss[-1] * 1.05
+    assert not report.has("overfitting")
+    # The same validation curve with the training loss falling on below
+    # it is overfitting.
+    below = _noisy(_decay(n, 0.9, 0.05, 9), 0.005, 3)
+    assert kcw.analyze({"loss": below, "val_loss": val_loss}).has(
+        "overfitting")

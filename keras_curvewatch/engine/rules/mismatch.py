@@ -23,6 +23,11 @@ from keras_curvewatch.engine.series import is_bounded_metric
 # "Far above": the validation loss 10x the training loss or more
 # (LABELLING.md), where overfitting would also show in the accuracy.
 LOSS_RATIO_FAR = 10.0
+# "Far above" on a plot of both losses too: the gap is at least 5 % of its
+# height. Two losses at a floor of 0.001 and 0.012 after a fall from 0.5
+# are 17x apart but 2 % of the plot apart (bench/labelled_fits.py, fresh4);
+# the labelled real logs of this form are 16 % apart.
+LOSS_GAP_MIN_SHARE_OF_RANGE = 0.05
 # "As good or better": the validation accuracy no more than half a point
 # below the training accuracy.
 ACCURACY_MATCH = 0.005
@@ -62,6 +67,11 @@ def _ratio_form(inp):
     train_acc = shape.tail_mean(inp.values(inp.metric), END_EPOCHS)
     val_acc = shape.tail_mean(inp.values(inp.val_metric), END_EPOCHS)
     if not (train_loss > 0 and val_loss >= LOSS_RATIO_FAR * train_loss):
+        return None
+    both = np.concatenate([stats.finite(inp.values(inp.loss)),
+                           stats.finite(inp.values(inp.val_loss))])
+    if val_loss - train_loss < LOSS_GAP_MIN_SHARE_OF_RANGE * float(
+            np.ptp(both)):
         return None
     if not is_bounded_metric(inp.val_metric, inp.values(inp.val_metric)):
         return None

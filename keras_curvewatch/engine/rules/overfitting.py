@@ -164,6 +164,10 @@ def _stalled_gap(inp):
         return None
     ratio_start = float(val[stall] / train[stall])
     ratio_end = float(np.mean(val[-k:]) / np.mean(train[-k:]))
+    if ratio_end < 1.0 + STALL_TOLERANCE:
+        # A training loss that falls to meet a flat validation loss from
+        # above (Dropout, or re-training after a kick) closes a gap.
+        return None
     gap_start = float(val[stall] - train[stall])
     gap_end = float(np.mean(val[-k:]) - np.mean(train[-k:]))
     return {
