@@ -150,7 +150,7 @@ def _positive_curve(values, min_length):
             float(np.ptp(values)))
 
 
-def jumps(values):
+def jumps(values, min_jump=0.0):
     """Isolated upward jumps of one or two epochs that come back down.
 
     For each candidate, `(index, width, log_jump, usual, share)`: the jump
@@ -159,7 +159,7 @@ def jumps(values):
     as a share of the plot's height. The last epoch is a candidate of
     width 1 judged against the two epochs before it (it cannot come back
     yet). Positive finite curves only; others give []. Vectorised: linear
-    in the run.
+    in the run. Jumps below `min_jump` (log scale) are left out.
     """
     curve = _positive_curve(values, 4)
     if curve is None:
@@ -175,10 +175,11 @@ def jumps(values):
         before, after = logs[index - 1], logs[index + width]
         returns = ~(after - before > 0.5 * (peak - before))
         ref = np.maximum(before, after)
-        for k in np.flatnonzero(returns & (peak - ref > 0)):
+        for k in np.flatnonzero(returns & (peak - ref > 0)
+                                & (peak - ref >= min_jump)):
             found[int(index[k])] = (width, float(peak[k]), float(ref[k]))
     last_ref = float(np.max(logs[max(0, n - 3):n - 1]))
-    if logs[-1] - last_ref > 0:
+    if logs[-1] - last_ref > 0 and logs[-1] - last_ref >= min_jump:
         found[n - 1] = (1, float(logs[-1]), last_ref)
     out = []
     for i in sorted(found):
@@ -289,10 +290,13 @@ RECOVERY_FULL_MIN_EPOCHS = 2
 RECOVERY_FULL_SHARE = 0.25
 
 
-def recoveries(values):
+def recoveries(values, min_jump=0.0):
     """One-epoch jumps that the curve then recovers from steadily, over
     more epochs than `jumps` looks at (a kick to the weights, then
-    retraining): the jump from the epoch before, on the log scale.
+    retraining): the jump from the level of the epochs before (their
+    median), on the log scale.
+
+    Jumps below `min_jump` (log scale, from the level) are left out.
 
     Returns:
         list of `(index, width, log_jump, usual, share)` as `jumps`, with
@@ -313,7 +317,8 @@ def recoveries(values):
         return []
     a, b, c = (logs[j:n - 1 - lead + j] for j in range(lead))
     levels = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-    rising = (logs[lead:n - 1] > levels) & (logs[lead:n - 1] > c)
+    rising = ((logs[lead:n - 1] > levels) & (logs[lead:n - 1] > c)
+              & (logs[lead:n - 1] - levels >= min_jump))
     for i in np.flatnonzero(rising) + lead:
         i = int(i)
         level = float(levels[i - lead])

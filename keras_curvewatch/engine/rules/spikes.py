@@ -43,10 +43,11 @@ def _spikes(values):
     # A jump of one or two epochs against the usual move; a bump, or a
     # jump with a slow recovery, spans more moves (HUMP_USUAL_MULTIPLE).
     candidates = sorted(
-        [c + (SPIKE_USUAL_MULTIPLE,) for c in shape.jumps(values)]
+        [c + (SPIKE_USUAL_MULTIPLE,)
+         for c in shape.jumps(values, SPIKE_MIN_LOG_JUMP)]
         + [c + (HUMP_USUAL_MULTIPLE,) for c in shape.humps(
             values, int(len(values) * HUMP_MAX_SHARE_OF_RUN))
-           + shape.recoveries(values)])
+           + shape.recoveries(values, SPIKE_MIN_LOG_JUMP)])
     for index, width, jump, usual, share, usual_multiple in candidates:
         multiple = jump / usual if usual > 0 else float("inf")
         least = SPIKE_LAST_MIN_LOG_JUMP if index == last else (
