@@ -53,56 +53,20 @@ def fold_batches(stats, losses, batch_sizes):
     Returns:
         The new statistics vector (float32).
     """
-    f32 = np.float32
-    s = np.asarray(stats, dtype=f32)
-    losses = np.asarray(losses, dtype=f32).reshape(-1)
-    sizes = np.asarray(batch_sizes, dtype=f32).reshape(-1)
-    if len(losses) == 0:
+    s = np.asarray(stats, dtype=np.float32)
+    losses = np.asarray(losses, dtype=np.float32).reshape(1, -1)
+    if losses.shape[1] == 0:
         return s.copy()
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(losses)
-        finite_f = finite.astype(f32)
-        safe = np.where(finite, losses, f32(0.0))
-        shift = s[SHIFT]
-        if s[N_FINITE] == 0 and finite.any():
-            shift = safe[int(np.argmax(finite))]
-        delta = np.where(finite, safe - shift, f32(0.0))
-        # Pairs of consecutive differences, across the previous batch too;
-        # non-finite ones (a non-finite loss, no previous one) are skipped.
-        diff = losses - np.concatenate([s[LAST:LAST + 1], losses[:-1]])
-        product = diff * np.concatenate([s[LAST_DIFF:LAST_DIFF + 1],
-                                         diff[:-1]])
-        pair = np.isfinite(product)
-        new = s.copy()
-        new[N_BATCHES] = s[N_BATCHES] + f32(len(losses))
-        new[N_FINITE] = s[N_FINITE] + finite_f.sum(dtype=f32)
-        new[SHIFT] = shift
-        new[SUM] = s[SUM] + delta.sum(dtype=f32)
-        new[SUM_SQ] = s[SUM_SQ] + (delta * delta).sum(dtype=f32)
-        new[WEIGHTED_SUM] = s[WEIGHTED_SUM] + (sizes * delta).sum(dtype=f32)
-        new[MIN] = min(s[MIN], np.where(finite, losses, np.inf).min())
-        new[MAX] = max(s[MAX], np.where(finite, losses, -np.inf).max())
-        new[LAST] = losses[-1]
-        new[LAST_DIFF] = diff[-1]
-        new[FLIPS] = s[FLIPS] + np.count_nonzero(pair & (product < 0))
-        new[FLIP_PAIRS] = s[FLIP_PAIRS] + np.count_nonzero(pair)
-        new[SAMPLES] = s[SAMPLES] + sizes.sum(dtype=f32)
-        new[FINITE_SAMPLES] = s[FINITE_SAMPLES] + (sizes * finite_f).sum(
-            dtype=f32)
-        new[BATCH_MIN] = min(s[BATCH_MIN], sizes.min())
-        new[BATCH_MAX] = max(s[BATCH_MAX], sizes.max())
-        if not finite.all() and s[FIRST_NONFINITE] < 0:
-            new[FIRST_NONFINITE] = s[N_BATCHES] + f32(np.argmin(finite))
-    return new
+    sizes = np.asarray(batch_sizes, dtype=np.float32).reshape(1, -1)
+    return _fold_rows(s.reshape(1, -1), losses, sizes)[0]
 
 
 def fold_epochs(losses, batch_sizes):
     """Statistics of several epochs with as many batches each, at once.
 
     Row `i` of the result equals `fold_batches(INITIAL_STATS, losses[i],
-    batch_sizes[i])`, bit for bit (the same float32 operations, along the
-    rows): one vectorised pass instead of one call per epoch when many
-    short epochs are read together. `VAL_SAMPLES` is left at 0.
+    batch_sizes[i])`: one vectorised pass instead of one call per epoch
+    when many short epochs are read together. `VAL_SAMPLES` is left at 0.
 
     Args:
         losses: 2-D array `(epochs, batches)`, `batches >= 1`.
@@ -111,46 +75,63 @@ def fold_epochs(losses, batch_sizes):
     Returns:
         2-D float32 array `(epochs, N_STATS)`.
     """
+    losses = np.asarray(losses, dtype=np.float32)
+    sizes = np.asarray(batch_sizes, dtype=np.float32)
+    start = np.repeat(INITIAL_STATS[None, :], losses.shape[0], axis=0)
+    return _fold_rows(start, losses, sizes)
+
+
+def _fold_rows(s, losses, sizes):
+    """Row `i` of `s` (float32, `(rows, N_STATS)`) with the batches of row
+    `i` of `losses` and `sizes` (float32, `(rows, batches)`, at least one
+    batch) added; the same float32 operations along each row."""
     f32 = np.float32
-    losses = np.asarray(losses, dtype=f32)
-    sizes = np.asarray(batch_sizes, dtype=f32)
-    m, k = losses.shape
-    out = np.repeat(INITIAL_STATS[None, :], m, axis=0)
+    rows, k = losses.shape
     with np.errstate(all="ignore"):
         finite = np.isfinite(losses)
         finite_f = finite.astype(f32)
         safe = np.where(finite, losses, f32(0.0))
-        any_finite = finite.any(axis=1)
-        first = safe[np.arange(m), np.argmax(finite, axis=1)]
-        shift = np.where(any_finite, first, INITIAL_STATS[SHIFT])
+        # Sums are taken about the first finite loss ever folded.
+        first = safe[np.arange(rows), np.argmax(finite, axis=1)]
+        new_shift = (s[:, N_FINITE] == 0) & finite.any(axis=1)
+        shift = np.where(new_shift, first, s[:, SHIFT])
         delta = np.where(finite, safe - shift[:, None], f32(0.0))
-        # The first batch follows "no previous loss" (LAST and LAST_DIFF
-        # are +inf in INITIAL_STATS): no pair.
-        last = np.full((m, 1), INITIAL_STATS[LAST], f32)
-        diff = losses - np.concatenate([last, losses[:, :-1]], axis=1)
-        product = diff * np.concatenate([
-            np.full((m, 1), INITIAL_STATS[LAST_DIFF], f32), diff[:, :-1]],
-            axis=1)
+        # Pairs of consecutive differences, across the previous batch too;
+        # non-finite ones (a non-finite loss, no previous one) are skipped.
+        diff = losses - np.concatenate([s[:, LAST:LAST + 1],
+                                        losses[:, :-1]], axis=1)
+        product = diff * np.concatenate([s[:, LAST_DIFF:LAST_DIFF + 1],
+                                         diff[:, :-1]], axis=1)
         pair = np.isfinite(product)
-        out[:, N_BATCHES] = f32(k)
-        out[:, N_FINITE] = finite_f.sum(axis=1, dtype=f32)
-        out[:, SHIFT] = shift
-        out[:, SUM] = delta.sum(axis=1, dtype=f32)
-        out[:, SUM_SQ] = (delta * delta).sum(axis=1, dtype=f32)
-        out[:, WEIGHTED_SUM] = (sizes * delta).sum(axis=1, dtype=f32)
-        out[:, MIN] = np.where(finite, losses, np.inf).min(axis=1)
-        out[:, MAX] = np.where(finite, losses, -np.inf).max(axis=1)
-        out[:, LAST] = losses[:, -1]
-        out[:, LAST_DIFF] = diff[:, -1]
-        out[:, FLIPS] = np.count_nonzero(pair & (product < 0), axis=1)
-        out[:, FLIP_PAIRS] = np.count_nonzero(pair, axis=1)
-        out[:, SAMPLES] = sizes.sum(axis=1, dtype=f32)
-        out[:, FINITE_SAMPLES] = (sizes * finite_f).sum(axis=1, dtype=f32)
-        out[:, BATCH_MIN] = sizes.min(axis=1)
-        out[:, BATCH_MAX] = sizes.max(axis=1)
-        out[:, FIRST_NONFINITE] = np.where(
-            finite.all(axis=1), f32(-1.0), np.argmin(finite, axis=1))
-    return out
+        new = s.copy()
+        new[:, N_BATCHES] = s[:, N_BATCHES] + f32(k)
+        new[:, N_FINITE] = s[:, N_FINITE] + finite_f.sum(axis=1, dtype=f32)
+        new[:, SHIFT] = shift
+        new[:, SUM] = s[:, SUM] + delta.sum(axis=1, dtype=f32)
+        new[:, SUM_SQ] = s[:, SUM_SQ] + (delta * delta).sum(axis=1,
+                                                             dtype=f32)
+        new[:, WEIGHTED_SUM] = s[:, WEIGHTED_SUM] + (sizes * delta).sum(
+            axis=1, dtype=f32)
+        new[:, MIN] = np.minimum(
+            s[:, MIN], np.where(finite, losses, np.inf).min(axis=1))
+        new[:, MAX] = np.maximum(
+            s[:, MAX], np.where(finite, losses, -np.inf).max(axis=1))
+        new[:, LAST] = losses[:, -1]
+        new[:, LAST_DIFF] = diff[:, -1]
+        new[:, FLIPS] = s[:, FLIPS] + np.count_nonzero(
+            pair & (product < 0), axis=1)
+        new[:, FLIP_PAIRS] = s[:, FLIP_PAIRS] + np.count_nonzero(pair,
+                                                                 axis=1)
+        new[:, SAMPLES] = s[:, SAMPLES] + sizes.sum(axis=1, dtype=f32)
+        new[:, FINITE_SAMPLES] = s[:, FINITE_SAMPLES] + (
+            sizes * finite_f).sum(axis=1, dtype=f32)
+        new[:, BATCH_MIN] = np.minimum(s[:, BATCH_MIN], sizes.min(axis=1))
+        new[:, BATCH_MAX] = np.maximum(s[:, BATCH_MAX], sizes.max(axis=1))
+        first_bad = (~finite.all(axis=1)) & (s[:, FIRST_NONFINITE] < 0)
+        new[:, FIRST_NONFINITE] = np.where(
+            first_bad, s[:, N_BATCHES] + np.argmin(finite, axis=1),
+            s[:, FIRST_NONFINITE])
+    return new
 
 
 class EpochBatchStats:

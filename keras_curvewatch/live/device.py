@@ -366,26 +366,12 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """
         ring = _to_numpy(self.ring)
         count = float(_to_numpy(self.count))
+        kept = [i for i, mark in enumerate(marks)
+                if count - mark[0] <= self.capacity]
         out = [None] * len(marks)
-        # Epochs of the same length are folded together (`fold_epochs`):
-        # a small-data run's are all alike.
-        by_length = {}
-        for i, (start, end, _) in enumerate(marks):
-            if count - start <= self.capacity:
-                by_length.setdefault(int(round(end - start)), []).append(i)
-        for length, rows in by_length.items():
-            if length == 0:
-                for i in rows:
-                    out[i] = self._ring_epoch(ring, *marks[i])
-                continue
-            starts = np.array([int(round(marks[i][0])) for i in rows])
-            slots = (starts[:, None] + np.arange(length)) % self.capacity
-            losses, sizes = ring[0][slots], ring[1][slots]
-            stats = fold_epochs(losses, sizes).astype("float64")
-            for row, i in enumerate(rows):
-                stats[row, VAL_SAMPLES] = marks[i][2]
-                out[i] = EpochBatchStats(stats[row], losses[row],
-                                         sizes[row])
+        for i, batch_stats in zip(kept, self._ring_epochs(
+                ring, [marks[i] for i in kept])):
+            out[i] = batch_stats
         return out
 
     def _read_ring_only(self, stats):
@@ -399,8 +385,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
             raise RuntimeError(
                 f"The epoch had {n} batches, more than the ring's "
                 f"{self.capacity}, and was not folded in the step.")
-        return self._ring_epoch(_to_numpy(self.ring), start, end,
-                                val_samples)
+        return self._ring_epochs(_to_numpy(self.ring),
+                                 [(start, end, val_samples)])[0]
 
     def _ring_mark(self, stats):
         """`(start, end, val_samples)` of the epoch just ended on the
@@ -414,16 +400,29 @@ class BatchLossAccumulator(keras.metrics.Metric):
             None)
         return start, count, val - val_start
 
-    def _ring_epoch(self, ring, start, end, val_samples):
-        """The `EpochBatchStats` of ring slots `start`..`end` (running
-        batch counts), folded on the host."""
-        slots = (int(round(start)) + np.arange(int(round(end - start)))) % (
-            self.capacity)
-        losses, sizes = ring[0, slots], ring[1, slots]
-        base = INITIAL_STATS.astype("float64")
-        base[VAL_SAMPLES] = val_samples
-        return EpochBatchStats(fold_batches(base, losses, sizes), losses,
-                               sizes)
+    def _ring_epochs(self, ring, marks):
+        """The `EpochBatchStats` of each `(start, end, val_samples)` in
+        `marks`: ring slots `start`..`end` (running batch counts), folded
+        on the host; epochs of the same length together (`fold_epochs`),
+        as a small-data run's all are."""
+        out = [None] * len(marks)
+        by_length = {}
+        for i, (start, end, _) in enumerate(marks):
+            by_length.setdefault(int(round(end - start)), []).append(i)
+        for length, rows in by_length.items():
+            starts = np.array([int(round(marks[i][0])) for i in rows])
+            slots = (starts[:, None] + np.arange(length)) % self.capacity
+            losses, sizes = ring[0][slots], ring[1][slots]
+            if length:
+                stats = fold_epochs(losses, sizes)
+            else:
+                stats = np.repeat(INITIAL_STATS[None, :], len(rows), axis=0)
+            stats = stats.astype("float64")
+            for row, i in enumerate(rows):
+                stats[row, VAL_SAMPLES] = np.float32(marks[i][2])
+                out[i] = EpochBatchStats(stats[row], losses[row],
+                                         sizes[row])
+        return out
 
 
 def _updated_stats(s, losses, sizes):

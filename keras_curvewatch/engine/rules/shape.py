@@ -338,4 +338,3 @@ def recoveries(values, min_jump=0.0):
             if slow or logs[k] <= full:
                 break  # back already: a quick return is `jumps`'s
     return out
-
