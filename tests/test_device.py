@@ -144,7 +144,32 @@ def test_epochs_after_the_first_are_told_apart_without_device_writes():
         np.testing.assert_allclose(stats.weighted_mean, read.logged[epoch],
                                    rtol=1e-4)
     if BACKEND != "torch":  # torch's eager step folds into the statistics
-        assert _numpy(accumulator.count) == 7 * epochs
+        assert accumulator._read_all()[1] == 7 * epochs
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="XLA is not used on torch")
+@pytest.mark.parametrize("capacity", [None, 4])
+def test_statistics_are_exact_in_an_xla_step(capacity):
+    # jit_compile=True: TensorFlow's XLA step writes the ring only when it
+    # holds the epoch (capacity None), and runs the full update every batch
+    # when it does not (4 slots for 7 batches); JAX always compiles.
+    x, y = _data()
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+    accumulator = loss_tap.install(model, capacity=capacity, steps=7)
+    assert accumulator.fold_in_graph == (capacity == 4)
+    truth, read = _RecordTrueLosses(x, y), _ReadStats()
+    model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+              validation_data=(x[:20], y[:20]), callbacks=[read, truth])
+    for epoch, stats in enumerate(read.epochs):
+        true = np.array(truth.losses[epoch * 7:(epoch + 1) * 7])
+        assert stats.n_batches == 7 and stats.val_samples == 20
+        kept = true[-stats.losses.size:]
+        np.testing.assert_allclose(stats.losses, kept, rtol=1e-4)
+        np.testing.assert_allclose(stats.mean, true.mean(), rtol=1e-4)
+        np.testing.assert_allclose(stats.weighted_mean, read.logged[epoch],
+                                   rtol=1e-4)
+        assert stats.complete == (capacity is None)
 
 
 @pytest.mark.skipif(BACKEND == "torch",

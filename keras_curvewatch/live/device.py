@@ -69,6 +69,32 @@ SOFT_CLEAR_MAX = 2.0 ** 23
 EAGER_FOLD_EVERY = 64
 
 
+# The layout of the accumulator's one variable: the statistics
+# (`N_STATS`), the count of batches written to the ring, then the ring's
+# losses and its batch sizes (`capacity` each).
+COUNT = N_STATS
+RING = N_STATS + 1
+
+
+def state_size(capacity):
+    """The length of the accumulator's variable for a ring of
+    `capacity` batches."""
+    return RING + 2 * int(capacity)
+
+
+def _initial_state(size):
+    state = np.zeros(size, dtype="float32")
+    state[:N_STATS] = INITIAL_STATS
+    return state
+
+
+def _split(state, capacity):
+    """`(stats, count, ring)` views of a host copy of the variable; `ring`
+    is `(2, capacity)`: losses, then batch sizes."""
+    return (state[:N_STATS], state[COUNT],
+            state[RING:].reshape(2, capacity))
+
+
 # Plain host attributes of `BatchLossAccumulator` (no variables in them).
 _HOST_ATTRIBUTES = frozenset(
     {"_pending", "_initial", "_offset", "_soft", "trace_error",
@@ -94,30 +120,18 @@ class BatchLossAccumulator(keras.metrics.Metric):
     def __init__(self, capacity=RING_CAPACITY, name="curvewatch_batch_stats"):
         super().__init__(name=name, dtype="float32")
         self.capacity = int(capacity)
+        # One variable holds it all (see `state_size`): on JAX each metric
+        # variable costs the fit loop about 4 us a step (it passes through
+        # the trainer's tracked `_jax_state`), and `read()` is one transfer.
         # "only_first_replica": every replica holds the same global values.
-        self.stats = self.add_variable(
-            shape=(N_STATS,),
+        self.buffer = self.add_variable(
+            shape=(state_size(self.capacity),),
             initializer=lambda shape, dtype=None: ops.convert_to_tensor(
-                INITIAL_STATS, dtype="float32"
+                _initial_state(shape[0]), dtype="float32"
             ),
             dtype="float32",
             aggregation="only_first_replica",
-            name="stats",
-        )
-        self.ring = self.add_variable(
-            shape=(2, self.capacity),
-            initializer="zeros",
-            dtype="float32",
-            aggregation="only_first_replica",
-            name="ring",
-        )
-        # Batches written to the ring by `add_graph`, folded or not.
-        self.count = self.add_variable(
-            shape=(),
-            initializer="zeros",
-            dtype="float32",
-            aggregation="only_first_replica",
-            name="count",
+            name="buffer",
         )
         # Set by the tap if tracing it failed; the loss is then untouched.
         self.trace_error = None
@@ -161,31 +175,31 @@ class BatchLossAccumulator(keras.metrics.Metric):
         losses = ops.reshape(
             ops.cast(ops.stop_gradient(losses), "float32"), (-1,))
         sizes = ops.reshape(ops.cast(batch_sizes, "float32"), (-1,))
-        s = self.stats.value
+        state = self.buffer.value
+        s = state[:N_STATS]
         new = _updated_stats(s, losses, sizes)
-        # The ring first: on torch, `n` is a view that `assign` overwrites.
         if write_ring:
-            self.ring.assign(self._ring_with(losses, sizes, s[N_BATCHES]))
-        self.stats.assign(new)
+            state = self._ring_with(state, losses, sizes, s[N_BATCHES])
+        self.buffer.assign(ops.slice_update(state, (0,), new))
 
-    def _ring_with(self, losses, sizes, n):
-        """The ring with the batches `losses` (of `sizes`) written after
-        the `n` already seen."""
+    def _ring_with(self, state, losses, sizes, n):
+        """`state` with the batches `losses` (of `sizes`) written to the
+        ring after the `n` already seen."""
         m = losses.shape[0]
-        entries = ops.stack([losses, sizes])
+        capacity = self.capacity
         if m == 1:
             # O(1): XLA updates the donated buffer in place.
-            start = ops.cast(ops.mod(n, float(self.capacity)), "int32")
-            return ops.slice_update(self.ring.value, (0, start), entries)
-        keep = min(m, self.capacity)
+            slot = ops.cast(ops.mod(n, float(capacity)), "int32")
+            state = ops.slice_update(state, (RING + slot,), losses)
+            return ops.slice_update(state, (RING + capacity + slot,), sizes)
+        keep = min(m, capacity)
         slots = ops.cast(ops.mod(
             n + ops.arange(m - keep, m, dtype="float32"),
-            float(self.capacity)), "int32")
-        return ops.transpose(ops.scatter_update(
-            ops.transpose(self.ring.value),
-            ops.reshape(slots, (-1, 1)),
-            ops.transpose(entries[:, m - keep:]),
-        ))
+            float(capacity)), "int32")
+        indices = ops.concatenate([RING + slots, RING + capacity + slots])
+        return ops.scatter_update(
+            state, ops.reshape(indices, (-1, 1)),
+            ops.concatenate([losses[m - keep:], sizes[m - keep:]]))
 
     def add_ring(self, loss, batch_size):
         """Adds one batch with O(1) work: it only goes into the ring, and
@@ -193,21 +207,23 @@ class BatchLossAccumulator(keras.metrics.Metric):
         holds the whole epoch (`fold_in_graph` False)."""
         if keras.backend.backend() == "tensorflow":
             return self.add_graph(loss, batch_size)
-        count = self.count.value
-        entry = ops.reshape(ops.stack([
-            ops.cast(ops.reshape(ops.stop_gradient(loss), ()), "float32"),
-            ops.cast(batch_size, "float32"),
-        ]), (2, 1))
+        state = self.buffer.value
+        count = state[COUNT]
         # The count runs on across epochs (see `clear`): the slot wraps.
         slot = ops.cast(ops.mod(count, float(self.capacity)), "int32")
+        loss = ops.cast(ops.reshape(ops.stop_gradient(loss), (1,)),
+                        "float32")
+        size = ops.reshape(ops.cast(batch_size, "float32"), (1,))
         # XLA updates the donated buffer in place.
-        self.ring.assign(ops.slice_update(self.ring.value, (0, slot), entry))
-        self.count.assign(count + 1.0)
+        state = ops.slice_update(state, (RING + slot,), loss)
+        state = ops.slice_update(state, (RING + self.capacity + slot,), size)
+        self.buffer.assign(
+            ops.slice_update(state, (COUNT,), ops.reshape(count + 1.0, (1,))))
 
     def add_graph(self, loss, batch_size):
         """Adds one batch in a TensorFlow graph with O(1) work.
 
-        The batch goes into the ring and a counter; the statistics are
+        The batch goes into the ring and the count; the statistics are
         folded in from the ring when it fills (`tf.cond`, once per
         `capacity` batches) and before `read()`. Per batch that is a few
         graph ops instead of ~45: the difference between about 1% and 5%
@@ -216,21 +232,24 @@ class BatchLossAccumulator(keras.metrics.Metric):
         import tensorflow as tf
 
         capacity = float(self.capacity)
-        count = self.count.value
-        slot = tf.cast(tf.math.floormod(count.read_value(), capacity),
-                       tf.int32)
-        entry = tf.stack([
-            tf.cast(tf.reshape(tf.stop_gradient(loss), ()), tf.float32),
-            tf.cast(batch_size, tf.float32),
-        ])
-        self.ring.value.scatter_nd_update(
-            tf.stack([tf.stack([0, slot]), tf.stack([1, slot])]), entry)
-        seen = count.assign_add(1.0)
+        variable = self.buffer.value
+        count = variable[COUNT]
+        slot = tf.cast(tf.math.floormod(count, capacity), tf.int32)
+        seen = count + 1.0
+        variable.scatter_nd_update(
+            tf.reshape(tf.stack([RING + slot, RING + self.capacity + slot,
+                                 COUNT]), (3, 1)),
+            tf.stack([
+                tf.cast(tf.reshape(tf.stop_gradient(loss), ()), tf.float32),
+                tf.cast(batch_size, tf.float32),
+                seen,
+            ]))
         if not self.fold_in_graph:
             return
 
         def fold():
-            ring = self.ring.value.read_value()
+            ring = tf.reshape(variable.read_value()[RING:],
+                              (2, self.capacity))
             self.update_state(ring[0], ring[1], write_ring=False)
             return tf.constant(True)
 
@@ -258,10 +277,11 @@ class BatchLossAccumulator(keras.metrics.Metric):
     def count_validation(self, batch_size):
         """Adds a test-step batch's size to `VAL_SAMPLES`; traced into the
         test step, so `fit` measures the validation set's size."""
+        state = self.buffer.value
         size = ops.cast(batch_size, "float32")
-        column = ops.arange(N_STATS) == VAL_SAMPLES
-        self.stats.assign(ops.where(column, self.stats.value + size,
-                                    self.stats.value))
+        self.buffer.assign(ops.slice_update(
+            state, (VAL_SAMPLES,),
+            ops.reshape(state[VAL_SAMPLES] + size, (1,))))
 
     def reset_state(self):
         # Keras calls this at each epoch start and before validation; the
@@ -286,21 +306,22 @@ class BatchLossAccumulator(keras.metrics.Metric):
                 self.labels.clear()
             return
         self._offset = (0.0, 0.0)
-        if self._initial is None:
-            # Backend tensors made once: assigning them skips converting
-            # numpy each epoch (0.06 -> 0.004 ms per assign on JAX CPU).
-            self._initial = (
-                ops.convert_to_tensor(INITIAL_STATS, dtype="float32"),
-                ops.convert_to_tensor(0.0, dtype="float32"))
-        stats, count = self._initial
         if keras.backend.backend() == "jax":
-            # The JAX train step donates the variables' buffers: each epoch
-            # needs buffers of its own (a device copy, still no numpy).
-            stats, count = ops.copy(stats), ops.copy(count)
-        # The ring is not cleared: only the slots written since (counted
-        # by `stats` and `count`) are ever read.
-        self.stats.assign(stats)
-        self.count.assign(count)
+            # The JAX train step donates the variables' buffers: each hard
+            # clear needs a buffer of its own, made from the host (a device
+            # copy would compile a kernel, about 10 ms, on its first use).
+            initial = ops.convert_to_tensor(
+                _initial_state(state_size(self.capacity)), dtype="float32")
+        else:
+            if self._initial is None:
+                # Made once: assigning it skips converting numpy each epoch.
+                self._initial = ops.convert_to_tensor(
+                    _initial_state(state_size(self.capacity)),
+                    dtype="float32")
+            initial = self._initial
+        # The ring is reset too, though only the slots written since (the
+        # statistics and the count say which) are ever read.
+        self.buffer.assign(initial)
         if labels and self.labels is not None:
             self.labels.clear()
 
@@ -314,28 +335,26 @@ class BatchLossAccumulator(keras.metrics.Metric):
             An `EpochBatchStats`.
         """
         self.fold()
-        stats = _to_numpy(self.stats)
+        stats, count, ring = self._read_all()
         if not self.fold_in_graph and stats[N_BATCHES] == 0:
-            return self._read_ring_only(stats)
+            return self._read_ring_only(stats, count, ring)
         # Batches `add_ring` / `add_graph` left in the ring since the last
         # fold, which happened at a multiple of `capacity` (or never):
         # slots 0..pending-1.
-        pending = int(round(float(_to_numpy(self.count)))) - int(
-            round(stats[N_BATCHES]))
+        pending = int(round(count)) - int(round(stats[N_BATCHES]))
         if pending > self.capacity:
             raise RuntimeError(
                 f"The epoch had {pending} batches, more than the ring's "
                 f"{self.capacity}, and was not folded in the step.")
-        ring = _to_numpy(self.ring)
         if pending > 0:
             # Folded on the host: one numpy pass, not ~40 eager device ops.
             stats = fold_batches(stats, ring[0, :pending], ring[1, :pending])
         return EpochBatchStats.from_arrays(stats, ring, self.capacity)
 
     def mark_epoch(self):
-        """Ends an epoch without reading its batches: two small reads (the
-        counters), no ring, no fold. Its batches stay in the ring, to be
-        read with `read_marked` before the ring could wrap over them.
+        """Ends an epoch without folding its batches: one read of the
+        variable, no fold. Its batches stay in the ring, to be read with
+        `read_marked` before the ring could wrap over them.
 
         Returns:
             `(start, end, val_samples)`: the epoch's slots as running
@@ -345,16 +364,16 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """
         if self.fold_in_graph or self._pending:
             return None
-        stats = _to_numpy(self.stats)
+        stats, count, _ = self._read_all()
         if stats[N_BATCHES] != 0:
             return None
-        mark = self._ring_mark(stats)
+        mark = self._ring_mark(stats, count)
         if self._soft is None or mark[1] - mark[0] > self.capacity:
             return None
         return mark
 
     def read_marked(self, marks):
-        """Reads the epochs `mark_epoch` ended, with one ring transfer.
+        """Reads the epochs `mark_epoch` ended, with one transfer.
 
         Args:
             marks: list of `mark_epoch()` results, oldest first, all
@@ -364,8 +383,7 @@ class BatchLossAccumulator(keras.metrics.Metric):
             list of `EpochBatchStats`, one per mark, or None for an epoch
             whose slots the ring has written over since.
         """
-        ring = _to_numpy(self.ring)
-        count = float(_to_numpy(self.count))
+        _, count, ring = self._read_all()
         kept = [i for i, mark in enumerate(marks)
                 if count - mark[0] <= self.capacity]
         out = [None] * len(marks)
@@ -374,26 +392,29 @@ class BatchLossAccumulator(keras.metrics.Metric):
             out[i] = batch_stats
         return out
 
-    def _read_ring_only(self, stats):
+    def _read_all(self):
+        """`(stats, count, ring)` on the host, from one transfer."""
+        return _split(_to_numpy(self.buffer), self.capacity)
+
+    def _read_ring_only(self, stats, count, ring):
         """`read()` when the step only wrote the ring (`add_ring`, or
         `add_graph` without the fold): the epoch's batches are the ring
         slots written since the offsets `clear()` set, folded on the
         host. Allows the next `clear()` to move offsets only."""
-        start, end, val_samples = self._ring_mark(stats)
+        start, end, val_samples = self._ring_mark(stats, count)
         n = int(round(end - start))
         if n > self.capacity:
             raise RuntimeError(
                 f"The epoch had {n} batches, more than the ring's "
                 f"{self.capacity}, and was not folded in the step.")
-        return self._ring_epochs(_to_numpy(self.ring),
-                                 [(start, end, val_samples)])[0]
+        return self._ring_epochs(ring, [(start, end, val_samples)])[0]
 
-    def _ring_mark(self, stats):
+    def _ring_mark(self, stats, count):
         """`(start, end, val_samples)` of the epoch just ended on the
-        ring-only path (`stats` read from the device); lets the next
-        `clear()` move offsets only, while the counters stay below
-        `SOFT_CLEAR_MAX`."""
-        count = float(_to_numpy(self.count))
+        ring-only path (`stats` and `count` read from the device); lets
+        the next `clear()` move offsets only, while the counters stay
+        below `SOFT_CLEAR_MAX`."""
+        count = float(count)
         val = float(stats[VAL_SAMPLES])
         start, val_start = self._offset
         self._soft = (count, val) if max(count, val) < SOFT_CLEAR_MAX else (
