@@ -157,3 +157,45 @@ def test_blame_split_puts_data_shuffling_first():
     assert [c for c, _ in out[0].causes] == ["data_shuffling",
                                              "model_capacity"]
     assert blame_split([overfit], []) == [overfit]
+
+
+class _ReadCounts(keras.callbacks.Callback):
+    """Clears the accumulator each epoch and reads its counts and batch
+    statistics at the end."""
+
+    def on_train_begin(self, logs=None):
+        self.accumulator = loss_tap.install(self.model,
+                                          steps=self.params["steps"])
+        self.counts, self.stats = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.accumulator.clear()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.counts.append(self.accumulator.labels.read())
+        self.stats.append((self.accumulator.read(), logs["loss"]))
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_counts_share_the_accumulator_without_touching_the_losses(
+        jit_compile):
+    # The counts live after the ring in the accumulator's one variable:
+    # both sides are exact every epoch, and the batch losses beside them
+    # still average to the logged loss.
+    if jit_compile and keras.backend.backend() == "torch":
+        pytest.skip("XLA is not used on torch")
+    x, y = _data()
+    model = _model()
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  jit_compile=jit_compile)
+    read = _ReadCounts()
+    model.fit(x, y, validation_split=0.2, epochs=3, batch_size=32,
+              verbose=0, callbacks=[read])
+    split_at = int(N * 0.8)
+    for (train, val), (stats, logged) in zip(read.counts, read.stats):
+        np.testing.assert_array_equal(train, np.bincount(y[:split_at],
+                                                         minlength=3))
+        np.testing.assert_array_equal(val, np.bincount(y[split_at:],
+                                                       minlength=3))
+        assert stats.n_batches == 8 and stats.val_samples == N - split_at
+        np.testing.assert_allclose(stats.weighted_mean, logged, rtol=1e-4)

@@ -1,4 +1,4 @@
-"""`BatchLossAccumulator`: per-batch loss statistics in metric variables.
+"""`BatchLossAccumulator`: per-batch loss statistics in one metric variable.
 
 `keras_curvewatch.live.loss_tap.install(model)` feeds it every training batch's
 loss from inside the compiled train step; the statistics are read back to
@@ -20,8 +20,10 @@ the host once per epoch with `read()`. The losses are read through
   - torch (eager): the batch losses are buffered on the device and folded
     in every `EAGER_FOLD_EVERY` batches (`add_eager`).
   None of them copies anything to the host before the epoch ends.
-- On JAX the variables are metric variables of the model, so they flow
-  through the trainer's stateless `metrics_variables`.
+- On JAX the variable is a metric variable of the model, so it flows
+  through the trainer's stateless `metrics_variables`; one variable holds
+  everything (the label counts too), as each costs the fit loop a little
+  at every step.
 """
 
 import numpy as np
@@ -70,16 +72,17 @@ EAGER_FOLD_EVERY = 64
 
 
 # The layout of the accumulator's one variable: the statistics
-# (`N_STATS`), the count of batches written to the ring, then the ring's
-# losses and its batch sizes (`capacity` each).
+# (`N_STATS`), the count of batches written to the ring, the ring's losses
+# and its batch sizes (`capacity` each), then `extra` slots for the label
+# counts (`keras_curvewatch.live.label_counts`), if any.
 COUNT = N_STATS
 RING = N_STATS + 1
 
 
-def state_size(capacity):
+def state_size(capacity, extra=0):
     """The length of the accumulator's variable for a ring of
-    `capacity` batches."""
-    return RING + 2 * int(capacity)
+    `capacity` batches and `extra` more slots."""
+    return RING + 2 * int(capacity) + int(extra)
 
 
 def _initial_state(size):
@@ -92,13 +95,13 @@ def _split(state, capacity):
     """`(stats, count, ring)` views of a host copy of the variable; `ring`
     is `(2, capacity)`: losses, then batch sizes."""
     return (state[:N_STATS], state[COUNT],
-            state[RING:].reshape(2, capacity))
+            state[RING:RING + 2 * capacity].reshape(2, capacity))
 
 
 # Plain host attributes of `BatchLossAccumulator` (no variables in them).
 _HOST_ATTRIBUTES = frozenset(
     {"_pending", "_initial", "_offset", "_soft", "trace_error",
-     "fold_in_graph", "capacity"})
+     "fold_in_graph", "capacity", "extra"})
 
 
 class BatchLossAccumulator(keras.metrics.Metric):
@@ -112,20 +115,24 @@ class BatchLossAccumulator(keras.metrics.Metric):
 
     Args:
         capacity: int. Size of the ring buffer of recent batch losses.
+        extra: int. More slots in the variable, after the ring, for the
+            label counts (see `add_slice`). Defaults to 0.
             Defaults to `RING_CAPACITY`.
         name: str. The metric name. Defaults to
             `"curvewatch_batch_stats"`.
     """
 
-    def __init__(self, capacity=RING_CAPACITY, name="curvewatch_batch_stats"):
+    def __init__(self, capacity=RING_CAPACITY, extra=0,
+                 name="curvewatch_batch_stats"):
         super().__init__(name=name, dtype="float32")
         self.capacity = int(capacity)
+        self.extra = int(extra)
         # One variable holds it all (see `state_size`): on JAX each metric
         # variable costs the fit loop about 4 us a step (it passes through
         # the trainer's tracked `_jax_state`), and `read()` is one transfer.
         # "only_first_replica": every replica holds the same global values.
         self.buffer = self.add_variable(
-            shape=(state_size(self.capacity),),
+            shape=(state_size(self.capacity, self.extra),),
             initializer=lambda shape, dtype=None: ops.convert_to_tensor(
                 _initial_state(shape[0]), dtype="float32"
             ),
@@ -292,38 +299,66 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """Resets the statistics; called eagerly at each epoch start.
 
         Args:
-            labels: bool. Also reset the label counts. Defaults to `True`;
-                `CurveWatch` reads them after the first epoch only, so it
-                passes `False` from then on (one transfer less per epoch).
+            labels: bool. Also reset the label counts (the `extra` slots).
+                Defaults to `True`; `CurveWatch` reads them after the first
+                epoch only, so it passes `False` from then on.
         """
         self._pending = []
         soft, self._soft = self._soft, None
+        keep = self.extra and not labels
         if soft is not None:
             # Ring-only epochs leave the statistics untouched in the step:
             # the next epoch is told apart by offsets, with no device write.
             self._offset = soft
-            if labels and self.labels is not None:
-                self.labels.clear()
+            if not keep and self.extra:
+                self.zero_slice(state_size(self.capacity), self.extra)
             return
         self._offset = (0.0, 0.0)
+        size = state_size(self.capacity, 0 if keep else self.extra)
         if keras.backend.backend() == "jax":
             # The JAX train step donates the variables' buffers: each hard
             # clear needs a buffer of its own, made from the host (a device
             # copy would compile a kernel, about 10 ms, on its first use).
-            initial = ops.convert_to_tensor(
-                _initial_state(state_size(self.capacity)), dtype="float32")
+            initial = ops.convert_to_tensor(_initial_state(size),
+                                            dtype="float32")
         else:
-            if self._initial is None:
+            if self._initial is None or self._initial.shape[0] != size:
                 # Made once: assigning it skips converting numpy each epoch.
-                self._initial = ops.convert_to_tensor(
-                    _initial_state(state_size(self.capacity)),
-                    dtype="float32")
+                self._initial = ops.convert_to_tensor(_initial_state(size),
+                                                      dtype="float32")
             initial = self._initial
         # The ring is reset too, though only the slots written since (the
         # statistics and the count say which) are ever read.
+        if keep:  # the label counts stay
+            initial = ops.slice_update(self.buffer.value, (0,), initial)
         self.buffer.assign(initial)
-        if labels and self.labels is not None:
-            self.labels.clear()
+
+    def add_slice(self, start, values):
+        """Adds `values` (1-D) to the variable's slots from `start`;
+        traced into the train and test steps (the label counts)."""
+        values = ops.cast(values, "float32")
+        n = int(values.shape[0])
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.distribute.has_strategy():
+                # In place: no copy of the ring.
+                self.buffer.value.scatter_nd_add(
+                    tf.reshape(tf.range(start, start + n), (n, 1)), values)
+                return
+        state = self.buffer.value
+        self.buffer.assign(ops.slice_update(
+            state, (start,), state[start:start + n] + values))
+
+    def zero_slice(self, start, n):
+        """Sets the variable's slots `start`..`start + n - 1` to 0,
+        eagerly."""
+        self.buffer.assign(ops.slice_update(
+            self.buffer.value, (start,), ops.zeros((n,), dtype="float32")))
+
+    def read_slice(self, start, n):
+        """The slots `start`..`start + n - 1` on the host (float64)."""
+        return _to_numpy(self.buffer)[start:start + n]
 
     def result(self):
         return {}

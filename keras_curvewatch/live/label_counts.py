@@ -1,5 +1,7 @@
 """`LabelCounter`: per-class label counts of the training and validation
-batches, kept in one metric variable on the device.
+batches, kept on the device in the slots after the ring of the
+`BatchLossAccumulator`'s variable (one variable: on JAX each metric
+variable costs the fit loop a little at every step).
 
 The compute_loss tap (`keras_curvewatch.live.loss_tap`) feeds it each
 batch's `y`; the counts are read back once, at the end of the first epoch,
@@ -12,8 +14,6 @@ output unit).
 
 import keras
 from keras import ops
-
-from keras_curvewatch.live.device import _to_numpy
 
 # Classes counted at most: 2 x 1000 float32 is 8 KiB, and a sum over a
 # one-hot row of that width costs no more than the softmax it follows.
@@ -58,29 +58,26 @@ def label_kind(model):
     return kind, units
 
 
-class LabelCounter(keras.metrics.Metric):
-    """Per-class label counts, row 0 training and row 1 validation.
+class LabelCounter:
+    """Per-class label counts, training then validation, in the `extra`
+    slots of a `BatchLossAccumulator`.
 
-    Like `BatchLossAccumulator`, it ignores Keras's `reset_state()` (called
-    at every epoch start and before validation) and is cleared with
-    `clear()`; its `result()` is empty.
+    They are reset with the accumulator's `clear()` (not by Keras's metric
+    resets, which happen at every epoch start and before validation).
 
     Args:
         kind: str. `"sparse"`, `"one_hot"` or `"binary"`.
         n_classes: int. Number of classes.
+        accumulator: `BatchLossAccumulator`. Created with
+            `extra=label_slots(n_classes)`.
+        start: int. The first of its slots the counts use.
     """
 
-    def __init__(self, kind, n_classes, name="curvewatch_label_counts"):
-        super().__init__(name=name, dtype="float32")
+    def __init__(self, kind, n_classes, accumulator, start):
         self.kind = kind
         self.n_classes = int(n_classes)
-        self.counts = self.add_variable(
-            shape=(2, self.n_classes),
-            initializer="zeros",
-            dtype="float32",
-            aggregation="only_first_replica",
-            name="counts",
-        )
+        self.accumulator = accumulator
+        self.start = int(start)
 
     def add(self, y, training):
         """Adds one batch's labels; traced into the train and test steps."""
@@ -97,26 +94,18 @@ class LabelCounter(keras.metrics.Metric):
             row = ops.stack([ops.cast(ops.size(positive), "float32") - ones,
                              ones])
         row = _global_sum(row)
-        side = ops.reshape(ops.convert_to_tensor(
-            [1.0, 0.0] if training else [0.0, 1.0], dtype="float32"), (2, 1))
-        self.counts.assign(self.counts.value + side * ops.reshape(row, (1, k)))
-
-    def clear(self):
-        """Resets the counts; called eagerly at each epoch start."""
-        self.counts.assign(ops.zeros((2, self.n_classes), dtype="float32"))
-
-    def reset_state(self):
-        # Keras resets metrics before validation; the training counts must
-        # survive until `on_epoch_end`. See `clear()`.
-        pass
-
-    def result(self):
-        return {}
+        self.accumulator.add_slice(self.start + (0 if training else k), row)
 
     def read(self):
         """Returns `(train_counts, val_counts)` as float64 numpy arrays."""
-        counts = _to_numpy(self.counts)
-        return counts[0], counts[1]
+        k = self.n_classes
+        counts = self.accumulator.read_slice(self.start, 2 * k)
+        return counts[:k], counts[k:]
+
+
+def label_slots(n_classes):
+    """The accumulator slots the counts of `n_classes` classes take."""
+    return 2 * int(n_classes)
 
 
 def _global_sum(row):

@@ -27,8 +27,10 @@ from keras import ops
 
 from keras_curvewatch.live.device import RING_CAPACITY
 from keras_curvewatch.live.device import BatchLossAccumulator
+from keras_curvewatch.live.device import state_size
 from keras_curvewatch.live.label_counts import LabelCounter
 from keras_curvewatch.live.label_counts import label_kind
+from keras_curvewatch.live.label_counts import label_slots
 
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
@@ -120,8 +122,8 @@ def _refold(existing, model, steps):
 
 
 def _new_accumulator(model, capacity):
-    """A `BatchLossAccumulator` (with a `LabelCounter` when the model
-    classifies), created in the model's distribution scope."""
+    """A `BatchLossAccumulator` (with a `LabelCounter` in its variable when
+    the model classifies), created in the model's distribution scope."""
     strategy = getattr(model, "distribute_strategy", None)
     try:
         kind, n_classes = label_kind(model)
@@ -129,10 +131,12 @@ def _new_accumulator(model, capacity):
         kind, n_classes = None, 0
     scope = (strategy.scope() if keras.backend.backend() == "tensorflow"
              and strategy is not None else contextlib.nullcontext())
+    extra = label_slots(n_classes) if kind is not None else 0
     with scope:
-        accumulator = BatchLossAccumulator(capacity)
-        if kind is not None:
-            accumulator.labels = LabelCounter(kind, n_classes)
+        accumulator = BatchLossAccumulator(capacity, extra=extra)
+    if kind is not None:
+        accumulator.labels = LabelCounter(kind, n_classes, accumulator,
+                                          state_size(capacity))
     return accumulator
 
 
@@ -214,8 +218,6 @@ def install(model, capacity=None, steps=None):
     model._compute_loss_has_training_arg = True
     model.compute_loss = compute_loss
     model._metrics.append(accumulator)
-    if labels is not None:
-        model._metrics.append(labels)
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
     return accumulator
