@@ -79,3 +79,41 @@ def test_folding_epochs_together_equals_folding_each(data):
         one = batch_stats.fold_batches(INITIAL_STATS, losses[i], sizes[i])
         # Bit for bit, NaN where NaN.
         np.testing.assert_array_equal(rows[i], one)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(2.0 ** -10, 2.0 ** 10, width=32)
+                         | st.sampled_from([np.nan, np.inf, -np.inf]),
+                         min_size=0, max_size=30),
+                min_size=1, max_size=6))
+def test_logs_of_many_epochs_match_each_epochs_losses(epochs):
+    # rows_to_logs (the deferred read of many epochs) against numpy on each
+    # epoch's own losses: NaN where an epoch has too few finite losses.
+    rows = [batch_stats.fold_batches(
+        INITIAL_STATS, np.asarray(e, dtype="float32"),
+        np.full(len(e), 4.0, dtype="float32")) for e in epochs]
+    logs = batch_stats.rows_to_logs(np.array(rows))
+    for i, e in enumerate(epochs):
+        values = np.asarray(e, dtype="float32").astype("float64")
+        finite = values[np.isfinite(values)]
+        std = logs["loss_batch_std"][i]
+        if finite.size < 2:
+            assert np.isnan(std)
+        else:
+            assert std == pytest.approx(finite.std(ddof=1), rel=1e-3,
+                                        abs=1e-6 * np.abs(finite).max())
+        if finite.size == 0:
+            assert np.isnan(logs["loss_batch_min"][i])
+            assert np.isnan(logs["loss_batch_max"][i])
+        else:
+            assert logs["loss_batch_min"][i] == finite.min()
+            assert logs["loss_batch_max"][i] == finite.max()
+        with np.errstate(invalid="ignore"):
+            d = np.diff(values)
+            product = d[1:] * d[:-1]
+        pairs = np.isfinite(product)
+        rate = logs["loss_flip_rate"][i]
+        if not pairs.any():
+            assert np.isnan(rate)
+        else:
+            assert rate == np.sum(pairs & (product < 0)) / pairs.sum()

@@ -342,3 +342,77 @@ def test_the_compiled_jax_step_holds_the_tap_and_no_host_transfer():
     assert "dynamic_update_slice" in hlo  # the ring write is in the step
     for host_op in ("callback", "outfeed", "infeed", "send", "recv"):
         assert host_op not in hlo.lower()
+
+
+def _eager_epoch(accumulator, losses, val=0):
+    accumulator.clear(labels=False)
+    for loss in losses:
+        accumulator.add_ring(keras.ops.convert_to_tensor(loss, "float32"), 4)
+    if val:
+        accumulator.count_validation(val)
+
+
+def test_host_marks_are_checked_against_the_count():
+    # After one epoch read from the device, epochs of the same length are
+    # marked on the host (no read); a last epoch that stopped early ends at
+    # the device's count, and the batches of every epoch stay exact.
+    accumulator = device.BatchLossAccumulator(capacity=32)
+    accumulator.fold_in_graph = False
+    _eager_epoch(accumulator, [1.0, 2.0, 3.0], val=5)
+    first = accumulator.read()
+    assert first.n_batches == 3 and first.val_samples == 5
+    marks = []
+    for losses in ([4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0]):
+        _eager_epoch(accumulator, losses, val=5)
+        marks.append(accumulator.mark_epoch(steps=3))
+    assert marks[:2] == [(3.0, 6.0, None), (6.0, 9.0, None)]
+    read = accumulator.read_marked(marks)
+    np.testing.assert_array_equal(read[0].losses, [4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(read[1].losses, [7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(read[2].losses, [10.0])  # stopped early
+    assert read[2].n_batches == 1
+    assert [r.val_samples for r in read] == [0, 0, 0]  # not measured
+    # After an epoch of another length, the next is marked from the
+    # device's count (its validation offset is not known).
+    _eager_epoch(accumulator, [11.0, 12.0], val=5)
+    assert accumulator.mark_epoch(steps=3) == (10.0, 12.0, None)
+
+
+def test_host_marks_the_count_contradicts_are_not_read():
+    # Two epochs marked after the count stopped: only the last epoch of a
+    # fit can stop early, so none of the host marks is trusted.
+    accumulator = device.BatchLossAccumulator(capacity=32)
+    accumulator.fold_in_graph = False
+    _eager_epoch(accumulator, [1.0, 2.0, 3.0])
+    accumulator.read()
+    marks = []
+    for losses in ([4.0, 5.0, 6.0], [], []):
+        _eager_epoch(accumulator, losses)
+        marks.append(accumulator.mark_epoch(steps=3))
+    assert accumulator.read_marked(marks) == [None, None, None]
+    # The variable is reset at the next epoch, which is read from the
+    # device again, exactly.
+    _eager_epoch(accumulator, [7.0, 8.0, 9.0])
+    mark = accumulator.mark_epoch(steps=3)
+    assert mark == (0.0, 3.0, 0.0)
+    np.testing.assert_array_equal(accumulator.read_marked([mark])[0].losses,
+                                  [7.0, 8.0, 9.0])
+
+
+def test_an_epoch_begun_after_contradicted_host_marks_gives_no_statistics():
+    # The contradiction found while the next epoch is read (the callback
+    # reads the waiting epochs first): that epoch's start is not known, so
+    # it has no batch statistics rather than wrong ones.
+    accumulator = device.BatchLossAccumulator(capacity=32)
+    accumulator.fold_in_graph = False
+    _eager_epoch(accumulator, [1.0, 2.0, 3.0])
+    accumulator.read()
+    marks = []
+    for losses in ([], [], []):
+        _eager_epoch(accumulator, losses)
+        marks.append(accumulator.mark_epoch(steps=3))
+    _eager_epoch(accumulator, [4.0, 5.0, 6.0])
+    assert accumulator.read_marked(marks) == [None, None, None]
+    assert accumulator.read() is None
+    _eager_epoch(accumulator, [7.0, 8.0])
+    np.testing.assert_array_equal(accumulator.read().losses, [7.0, 8.0])

@@ -191,32 +191,24 @@ class EpochBatchStats:
     @property
     def std(self):
         """float. Sample standard deviation of the finite batch losses."""
-        k = self.n_finite
-        if k < 2:
-            return float("nan")
-        total, total_sq = self.stats[SUM], self.stats[SUM_SQ]
-        variance = (total_sq - total * total / k) / (k - 1)
-        return float(np.sqrt(max(variance, 0.0)))
+        return self.to_logs()["loss_batch_std"]
 
     @property
     def flip_rate(self):
         """float. Share of sign changes between consecutive differences of
         consecutive finite batch losses: about 2/3 for white noise, 0 for a
         monotone curve."""
-        pairs = self.stats[FLIP_PAIRS]
-        if pairs < 1:
-            return float("nan")
-        return float(self.stats[FLIPS] / pairs)
+        return self.to_logs()["loss_flip_rate"]
 
     @property
     def min(self):
         """float. Smallest finite batch loss."""
-        return float(self.stats[MIN]) if self.n_finite else float("nan")
+        return self.to_logs()["loss_batch_min"]
 
     @property
     def max(self):
         """float. Largest finite batch loss."""
-        return float(self.stats[MAX]) if self.n_finite else float("nan")
+        return self.to_logs()["loss_batch_max"]
 
     @property
     def samples(self):
@@ -253,9 +245,33 @@ class EpochBatchStats:
             dict of str to float: `loss_batch_std`, `loss_flip_rate`,
             `loss_batch_min`, `loss_batch_max`.
         """
-        return {
-            f"{series}_batch_std": self.std,
-            f"{series}_flip_rate": self.flip_rate,
-            f"{series}_batch_min": self.min,
-            f"{series}_batch_max": self.max,
-        }
+        return {key: float(column[0]) for key, column in
+                rows_to_logs(self.stats[None, :], series).items()}
+
+
+def rows_to_logs(stats, series="loss"):
+    """`EpochBatchStats.to_logs` of many epochs at once.
+
+    Args:
+        stats: 2-D float64 array `(epochs, N_STATS)`.
+        series: str. The prefix. Defaults to `"loss"`.
+
+    Returns:
+        dict of str to 1-D float64 arrays, one value per epoch.
+    """
+    stats = np.asarray(stats, dtype="float64")
+    n_finite = np.round(stats[:, N_FINITE])
+    total, total_sq = stats[:, SUM], stats[:, SUM_SQ]
+    pairs = stats[:, FLIP_PAIRS]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = (total_sq - total * total / n_finite) / (n_finite - 1)
+        std = np.where(n_finite < 2, np.nan,
+                       np.sqrt(np.maximum(variance, 0.0)))
+        flip_rate = np.where(pairs < 1, np.nan, stats[:, FLIPS] / pairs)
+    seen = n_finite > 0
+    return {
+        f"{series}_batch_std": std,
+        f"{series}_flip_rate": flip_rate,
+        f"{series}_batch_min": np.where(seen, stats[:, MIN], np.nan),
+        f"{series}_batch_max": np.where(seen, stats[:, MAX], np.nan),
+    }

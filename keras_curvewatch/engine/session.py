@@ -128,7 +128,7 @@ class DiagnosisSession:
             self._add_batch_losses(batch_losses)
 
     def _add_batch_losses(self, batch_losses):
-        losses = [float(v) for v in batch_losses]
+        losses = np.asarray(batch_losses, dtype="float64").tolist()
         self.epoch_batch_losses.append(losses)
         self._batch_loss_count += len(losses)
         while (len(self.epoch_batch_losses) > 1

@@ -183,12 +183,21 @@ class DiagnosisCadence:
             start = float(smooth[0])
         else:
             floor = self._smoothed_floor(values)
-            end = _smoothed_end(values[-SMOOTH_END_POINTS:])
             if self._start is None:
                 # The smoothed start depends on the first 6 values only.
                 self._start = float(
                     robust_smooth(values[:SMOOTH_END_POINTS])[0])
             start = self._start
+            # The smoothed end is at most the largest of the last 6 values
+            # (Tukey's end is a median of 3, at most the larger of any two
+            # of them: the last value and medians of those 6): most epochs
+            # fail the bounds below on that alone.
+            peak = max(values[-6:])
+            if floor > 0 and (
+                    peak <= (1.0 + DIVERGING_MIN_RELATIVE_RISE) * floor
+                    or (peak <= start and peak < EXPLODED_RATIO * floor)):
+                return False
+            end = _smoothed_end(values[-SMOOTH_END_POINTS:])
         if floor <= 0:
             return True  # The relative bounds below need positive losses.
         if end <= (1.0 + DIVERGING_MIN_RELATIVE_RISE) * floor:

@@ -13,10 +13,13 @@ import os
 import sys
 import warnings
 
+import numpy as np
+
 import keras
 
 from keras_curvewatch.engine import codes
 from keras_curvewatch.engine import arguments
+from keras_curvewatch.engine.batch_stats import rows_to_logs
 from keras_curvewatch.live.cadence import DiagnosisCadence
 from keras_curvewatch.control.inputs import segment_curves
 from keras_curvewatch.engine.diagnosis import diagnose
@@ -321,7 +324,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
 
     def _epoch_end(self, epoch, logs):
         entry = {k: to_float(v) for k, v in logs.items()}
-        mark = self._accumulator.mark_epoch() if self._deferrable() else None
+        mark = (self._accumulator.mark_epoch((self.params or {}).get("steps"))
+                if self._deferrable() else None)
         if mark is not None:
             # Its batches stay in the ring until the next diagnosis.
             self._session.add_epoch(epoch, entry)
@@ -357,22 +361,46 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
 
     def _read_marked(self):
         """Reads the batches of the epochs waiting, with one transfer, and
-        fills in their rows."""
+        fills in their rows (their statistics computed all at once)."""
         if not self._marks:
             return
         marks, self._marks = self._marks, []
         results = self._accumulator.read_marked([m for _, m in marks])
-        for (index, _), batch_stats in zip(marks, results):
-            if batch_stats is None:  # overwritten: the ring wrapped
-                self._session.fill_epoch(index, {}, measured=dict(
-                    self._session.measured, complete=False))
+        present = [(index, b) for (index, _), b in zip(marks, results)
+                   if b is not None]
+        measured = self._measured_many(results)
+        history = self._session.history
+        columns = (rows_to_logs(np.stack([b.stats for _, b in present]))
+                   if present else {})
+        position = {index: j for j, (index, _) in enumerate(present)}
+        for index, _ in marks:
+            j = position.get(index)
+            if j is None:  # overwritten (the ring wrapped), or not counted
+                self._session.fill_epoch(index, {})
                 continue
-            history = self._session.history
-            values = {k: v for k, v in batch_stats.to_logs().items()
+            values = {k: float(column[j]) for k, column in columns.items()
                       # Never overwrite what Keras wrote.
                       if k not in history or math.isnan(history[k][index])}
-            self._session.fill_epoch(index, values, batch_stats.losses,
-                                     self._measured(batch_stats))
+            self._session.fill_epoch(index, values, present[j][1].losses)
+        self._session.measured = measured
+
+    def _measured_many(self, results):
+        """What `_measured` gives after the epochs `results` (None for an
+        epoch not read) one after another: the last read epoch's sizes,
+        the last validation size measured, and `complete` only if every
+        epoch, before them too, was read whole."""
+        before = self._session.measured
+        read = [b for b in results if b is not None]
+        if not read:
+            return dict(before, complete=False) if results else before
+        complete = before.get("complete", True) and all(
+            b is not None and b.complete for b in results)
+        val = next((b.val_samples for b in reversed(read) if b.val_samples),
+                   None)
+        measured = self._measured(read[-1])
+        measured.update(n_val=val or before.get("n_val"),
+                        complete=bool(complete))
+        return measured
 
     def _add_read_epoch(self, epoch, logs, entry):
         batch_stats = self._read_batch_stats()
@@ -437,6 +465,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         if self._accumulator.trace_error is not None:
             raise self._accumulator.trace_error
         batch_stats = self._accumulator.read()
+        if batch_stats is None:  # not known this epoch (see read_marked)
+            return None
         if batch_stats.n_batches == 0:
             # A custom train_step that never calls compute_loss.
             self._session.add_note(_PER_BATCH_OFF.format(

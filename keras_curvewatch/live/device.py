@@ -101,7 +101,8 @@ def _split(state, capacity):
 # Plain host attributes of `BatchLossAccumulator` (no variables in them).
 _HOST_ATTRIBUTES = frozenset(
     {"_pending", "_initial", "_offset", "_soft", "trace_error",
-     "fold_in_graph", "capacity", "extra"})
+     "fold_in_graph", "capacity", "extra", "_soft_epoch", "_val_known",
+     "_host_epochs", "_val_rate", "_last_length"})
 
 
 class BatchLossAccumulator(keras.metrics.Metric):
@@ -149,6 +150,12 @@ class BatchLossAccumulator(keras.metrics.Metric):
         # the last `read()` saw, which the next `clear()` may use so.
         self._offset = (0.0, 0.0)
         self._soft = None
+        # Host marks (`mark_epoch`): whether this epoch began with a soft
+        # clear; the validation counter at the last read, the epochs marked
+        # on the host since, and the last epoch's validation samples.
+        self._soft_epoch = False
+        self._val_known, self._host_epochs, self._val_rate = 0.0, 0, None
+        self._last_length = None  # batches of the last epoch read
         # Whether the statistics must be updated inside the step, because
         # the ring may not hold a whole epoch: then TensorFlow graphs fold
         # the ring when it fills (a `tf.cond`, about 2% of a small CNN's
@@ -306,6 +313,7 @@ class BatchLossAccumulator(keras.metrics.Metric):
         self._pending = []
         soft, self._soft = self._soft, None
         keep = self.extra and not labels
+        self._soft_epoch = soft is not None
         if soft is not None:
             # Ring-only epochs leave the statistics untouched in the step:
             # the next epoch is told apart by offsets, with no device write.
@@ -314,6 +322,7 @@ class BatchLossAccumulator(keras.metrics.Metric):
                 self.zero_slice(state_size(self.capacity), self.extra)
             return
         self._offset = (0.0, 0.0)
+        self._val_known, self._host_epochs = 0.0, 0
         size = state_size(self.capacity, 0 if keep else self.extra)
         if keras.backend.backend() == "jax":
             # The JAX train step donates the variables' buffers: each hard
@@ -367,7 +376,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """Reads the statistics back to the host, once per epoch.
 
         Returns:
-            An `EpochBatchStats`.
+            An `EpochBatchStats`, or None when the epoch's start in the
+            ring is not known (host marks the device's count contradicted,
+            see `read_marked`).
         """
         self.fold()
         stats, count, ring = self._read_all()
@@ -386,29 +397,65 @@ class BatchLossAccumulator(keras.metrics.Metric):
             stats = fold_batches(stats, ring[0, :pending], ring[1, :pending])
         return EpochBatchStats.from_arrays(stats, ring, self.capacity)
 
-    def mark_epoch(self):
-        """Ends an epoch without folding its batches: one read of the
-        variable, no fold. Its batches stay in the ring, to be read with
-        `read_marked` before the ring could wrap over them.
+    def mark_epoch(self, steps=None):
+        """Ends an epoch without folding its batches. Its batches stay in
+        the ring, to be read with `read_marked` before the ring could wrap
+        over them.
+
+        With `steps` known, an epoch that began where a ring-only epoch
+        ended is marked on the host with no device read at all (`fit` runs
+        every one of its `steps` batches; only the last epoch of a `fit`
+        can stop early, and `read_marked` checks the count); otherwise the
+        variable is read once, without a fold.
+
+        Args:
+            steps: int or None. Batches per epoch (`params["steps"]`).
+                Defaults to `None`: read the count from the device.
 
         Returns:
             `(start, end, val_samples)`: the epoch's slots as running
-            batch counts, and its validation samples; or None when the
-            step folded into the statistics (not the ring-only path) or a
-            counter nears float32's exact range: then call `read()`.
+            batch counts, and its validation samples (None when marked on
+            the host); or None when the step folded into the statistics
+            (not the ring-only path) or a counter nears float32's exact
+            range: then call `read()`.
         """
         if self.fold_in_graph or self._pending:
             return None
+        if steps and self._host_markable(steps):
+            start = self._offset[0]
+            self._host_epochs += 1
+            self._soft = (start + steps, None)
+            return start, start + steps, None
         stats, count, _ = self._read_all()
         if stats[N_BATCHES] != 0:
             return None
         mark = self._ring_mark(stats, count)
-        if self._soft is None or mark[1] - mark[0] > self.capacity:
+        if (mark is None or self._soft is None
+                or mark[1] - mark[0] > self.capacity):
             return None
         return mark
 
+    def _host_markable(self, steps):
+        """Whether the epoch ending now can be marked on the host: it began
+        with a soft clear, the last epoch read from the device had `steps`
+        batches (a train step that computes the loss twice has twice as
+        many), and neither counter can reach `SOFT_CLEAR_MAX`
+        (the validation one is bounded from its last read and twice its
+        last epoch's growth)."""
+        if (not self._soft_epoch or self._val_rate is None
+                or steps != self._last_length):
+            return False
+        val_bound = self._val_known + 2.0 * (self._host_epochs + 1) * max(
+            self._val_rate, 1.0)
+        return (steps <= self.capacity and val_bound < SOFT_CLEAR_MAX
+                and self._offset[0] + steps < SOFT_CLEAR_MAX)
+
     def read_marked(self, marks):
         """Reads the epochs `mark_epoch` ended, with one transfer.
+
+        The marks made on the host are checked against the device's count:
+        a last epoch that stopped early (`stop_training` set mid-epoch)
+        ends at the count; marks the count contradicts are not read.
 
         Args:
             marks: list of `mark_epoch()` results, oldest first, all
@@ -416,16 +463,39 @@ class BatchLossAccumulator(keras.metrics.Metric):
 
         Returns:
             list of `EpochBatchStats`, one per mark, or None for an epoch
-            whose slots the ring has written over since.
+            whose slots the ring has written over since, or whose host
+            mark the count contradicts.
         """
-        _, count, ring = self._read_all()
+        stats, count, ring = self._read_all()
+        self._val_known = float(stats[VAL_SAMPLES])
+        self._host_epochs = 0
+        marks = list(marks)
+        host = [i for i, mark in enumerate(marks) if mark[2] is None]
+        if host and count < marks[host[-1]][1]:
+            if (stats[N_BATCHES] == 0 and host[-1] == len(marks) - 1
+                    and count >= marks[-1][0]):
+                # The last epoch stopped early (`stop_training`).
+                marks[-1] = (marks[-1][0], count, None)
+                self._soft = (count, None)
+                self._last_length = count - marks[-1][0]
+            else:
+                marks = self._distrust(marks)
+        elif host and stats[N_BATCHES] != 0:  # not the ring-only path
+            marks = self._distrust(marks)
         kept = [i for i, mark in enumerate(marks)
-                if count - mark[0] <= self.capacity]
+                if mark is not None and count - mark[0] <= self.capacity]
         out = [None] * len(marks)
         for i, batch_stats in zip(kept, self._ring_epochs(
                 ring, [marks[i] for i in kept])):
             out[i] = batch_stats
         return out
+
+    def _distrust(self, marks):
+        """`marks` without the host marks, after the device's count
+        contradicted them; the epoch under way has no known start either,
+        and the next `clear()` resets the variable."""
+        self._soft, self._offset, self._last_length = None, (None, None), None
+        return [None if mark[2] is None else mark for mark in marks]
 
     def _read_all(self):
         """`(stats, count, ring)` on the host, from one transfer."""
@@ -436,7 +506,10 @@ class BatchLossAccumulator(keras.metrics.Metric):
         `add_graph` without the fold): the epoch's batches are the ring
         slots written since the offsets `clear()` set, folded on the
         host. Allows the next `clear()` to move offsets only."""
-        start, end, val_samples = self._ring_mark(stats, count)
+        mark = self._ring_mark(stats, count)
+        if mark is None:
+            return None
+        start, end, val_samples = mark
         n = int(round(end - start))
         if n > self.capacity:
             raise RuntimeError(
@@ -448,13 +521,23 @@ class BatchLossAccumulator(keras.metrics.Metric):
         """`(start, end, val_samples)` of the epoch just ended on the
         ring-only path (`stats` and `count` read from the device); lets
         the next `clear()` move offsets only, while the counters stay
-        below `SOFT_CLEAR_MAX`."""
+        below `SOFT_CLEAR_MAX`. `val_samples` is None when the epoch began
+        after a host mark (its validation offset is not known); the whole
+        mark is None when its start is not known (`_distrust`)."""
         count = float(count)
         val = float(stats[VAL_SAMPLES])
         start, val_start = self._offset
+        self._val_known, self._host_epochs = val, 0
         self._soft = (count, val) if max(count, val) < SOFT_CLEAR_MAX else (
             None)
-        return start, count, val - val_start
+        if start is None:  # see `_distrust`
+            self._last_length = None
+            return None
+        val_samples = None if val_start is None else val - val_start
+        if val_samples is not None:
+            self._val_rate = val_samples
+        self._last_length = count - start
+        return start, count, val_samples
 
     def _ring_epochs(self, ring, marks):
         """The `EpochBatchStats` of each `(start, end, val_samples)` in
@@ -475,7 +558,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
                 stats = np.repeat(INITIAL_STATS[None, :], len(rows), axis=0)
             stats = stats.astype("float64")
             for row, i in enumerate(rows):
-                stats[row, VAL_SAMPLES] = np.float32(marks[i][2])
+                # 0 when not known: the session keeps the last measured.
+                stats[row, VAL_SAMPLES] = np.float32(marks[i][2] or 0.0)
                 out[i] = EpochBatchStats(stats[row], losses[row],
                                          sizes[row])
         return out
