@@ -163,9 +163,13 @@ class _ReadCounts(keras.callbacks.Callback):
     """Clears the accumulator each epoch and reads its counts and batch
     statistics at the end."""
 
+    def __init__(self, capacity=None):
+        super().__init__()
+        self.capacity = capacity
+
     def on_train_begin(self, logs=None):
-        self.accumulator = loss_tap.install(self.model,
-                                          steps=self.params["steps"])
+        self.accumulator = loss_tap.install(
+            self.model, capacity=self.capacity, steps=self.params["steps"])
         self.counts, self.stats = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -177,18 +181,20 @@ class _ReadCounts(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("capacity", [None, 4])
 def test_counts_share_the_accumulator_without_touching_the_losses(
-        jit_compile):
+        jit_compile, capacity):
     # The counts live after the ring in the accumulator's one variable:
     # both sides are exact every epoch, and the batch losses beside them
-    # still average to the logged loss.
+    # still average to the logged loss, whether the ring holds the epoch
+    # or the step folds it (4 slots for 8 batches).
     if jit_compile and keras.backend.backend() == "torch":
         pytest.skip("XLA is not used on torch")
     x, y = _data()
     model = _model()
     model.compile("adam", "sparse_categorical_crossentropy",
                   jit_compile=jit_compile)
-    read = _ReadCounts()
+    read = _ReadCounts(capacity)
     model.fit(x, y, validation_split=0.2, epochs=3, batch_size=32,
               verbose=0, callbacks=[read])
     split_at = int(N * 0.8)

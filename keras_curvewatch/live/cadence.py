@@ -31,8 +31,9 @@ from keras_curvewatch.engine.stats import robust_smooth
 
 # Share of the training time the full diagnosis may take: the target is a
 # whole fit at most 5 % slower than bare, and on a 3-step epoch of a small
-# Dense model (bench/overhead.py --case long) the tap, the read-back and
-# the cheap checks already take about 3 % of the CPU time.
+# Dense model on JAX (bench/overhead.py --case long, 2.5 ms an epoch) the
+# epoch-end hook (35 us), the tap and its compilation, and the last report
+# already take about 3-4 % of the fit.
 DIAGNOSIS_BUDGET = 0.01
 
 # The last smoothed value of `robust_smooth` depends on the last 6 raw

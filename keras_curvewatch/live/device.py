@@ -116,9 +116,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
 
     Args:
         capacity: int. Size of the ring buffer of recent batch losses.
+            Defaults to `RING_CAPACITY`.
         extra: int. More slots in the variable, after the ring, for the
             label counts (see `add_slice`). Defaults to 0.
-            Defaults to `RING_CAPACITY`.
         name: str. The metric name. Defaults to
             `"curvewatch_batch_stats"`.
     """
@@ -262,8 +262,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
             return
 
         def fold():
-            ring = tf.reshape(variable.read_value()[RING:],
-                              (2, self.capacity))
+            ring = tf.reshape(
+                variable.read_value()[RING:RING + 2 * self.capacity],
+                (2, self.capacity))
             self.update_state(ring[0], ring[1], write_ring=False)
             return tf.constant(True)
 
