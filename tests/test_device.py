@@ -352,19 +352,28 @@ def _eager_epoch(accumulator, losses, val=0):
         accumulator.count_validation(val)
 
 
+def _host_marked(epochs, val=0):
+    """An accumulator on the ring-only path whose first epoch (3 batches)
+    was read, then `epochs` (lists of losses) each ended with
+    `mark_epoch(steps=3)`; returns it and the marks."""
+    accumulator = device.BatchLossAccumulator(capacity=32)
+    accumulator.fold_in_graph = False
+    _eager_epoch(accumulator, [1.0, 2.0, 3.0], val=val)
+    first = accumulator.read()
+    assert first.n_batches == 3 and first.val_samples == val
+    marks = []
+    for losses in epochs:
+        _eager_epoch(accumulator, losses, val=val)
+        marks.append(accumulator.mark_epoch(steps=3))
+    return accumulator, marks
+
+
 def test_host_marks_are_checked_against_the_count():
     # After one epoch read from the device, epochs of the same length are
     # marked on the host (no read); a last epoch that stopped early ends at
     # the device's count, and the batches of every epoch stay exact.
-    accumulator = device.BatchLossAccumulator(capacity=32)
-    accumulator.fold_in_graph = False
-    _eager_epoch(accumulator, [1.0, 2.0, 3.0], val=5)
-    first = accumulator.read()
-    assert first.n_batches == 3 and first.val_samples == 5
-    marks = []
-    for losses in ([4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0]):
-        _eager_epoch(accumulator, losses, val=5)
-        marks.append(accumulator.mark_epoch(steps=3))
+    accumulator, marks = _host_marked(
+        ([4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0]), val=5)
     assert marks[:2] == [(3.0, 6.0, None), (6.0, 9.0, None)]
     read = accumulator.read_marked(marks)
     np.testing.assert_array_equal(read[0].losses, [4.0, 5.0, 6.0])
@@ -381,14 +390,7 @@ def test_host_marks_are_checked_against_the_count():
 def test_host_marks_the_count_contradicts_are_not_read():
     # Two epochs marked after the count stopped: only the last epoch of a
     # fit can stop early, so none of the host marks is trusted.
-    accumulator = device.BatchLossAccumulator(capacity=32)
-    accumulator.fold_in_graph = False
-    _eager_epoch(accumulator, [1.0, 2.0, 3.0])
-    accumulator.read()
-    marks = []
-    for losses in ([4.0, 5.0, 6.0], [], []):
-        _eager_epoch(accumulator, losses)
-        marks.append(accumulator.mark_epoch(steps=3))
+    accumulator, marks = _host_marked(([4.0, 5.0, 6.0], [], []))
     assert accumulator.read_marked(marks) == [None, None, None]
     # The variable is reset at the next epoch, which is read from the
     # device again, exactly.
@@ -403,14 +405,7 @@ def test_an_epoch_begun_after_contradicted_host_marks_gives_no_statistics():
     # The contradiction found while the next epoch is read (the callback
     # reads the waiting epochs first): that epoch's start is not known, so
     # it has no batch statistics rather than wrong ones.
-    accumulator = device.BatchLossAccumulator(capacity=32)
-    accumulator.fold_in_graph = False
-    _eager_epoch(accumulator, [1.0, 2.0, 3.0])
-    accumulator.read()
-    marks = []
-    for losses in ([], [], []):
-        _eager_epoch(accumulator, losses)
-        marks.append(accumulator.mark_epoch(steps=3))
+    accumulator, marks = _host_marked(([], [], []))
     _eager_epoch(accumulator, [4.0, 5.0, 6.0])
     assert accumulator.read_marked(marks) == [None, None, None]
     assert accumulator.read() is None
