@@ -23,6 +23,13 @@ Usage:
     KERAS_BACKEND=tensorflow python3 bench/overhead.py
     KERAS_BACKEND=jax python3 bench/overhead.py --rounds 30 --steps 200
     python3 bench/overhead.py --case long --epochs 300 --rounds 3
+    taskset -c 1 env KERAS_BACKEND=jax python3 bench/overhead.py \
+        --case long --epochs 1000 --rounds 4
+
+On a shared machine, pinning to one core (`taskset`) narrows the paired
+rounds' quartiles from about 10 % to about 3 %, and gives CurveWatch's
+host work no spare core to overlap with XLA's asynchronous steps: the
+stricter figure.
 
 Targets (issue 3): at most 3% added step time on CPU TensorFlow, at most 1%
 on a GPU with JAX, and no device-to-host transfer per batch. Issue 13: the
