@@ -68,10 +68,9 @@ def _ratio_form(inp):
     val_acc = shape.tail_mean(inp.values(inp.val_metric), END_EPOCHS)
     if not (train_loss > 0 and val_loss >= LOSS_RATIO_FAR * train_loss):
         return None
-    both = np.concatenate([stats.finite(inp.values(inp.loss)),
-                           stats.finite(inp.values(inp.val_loss))])
-    if val_loss - train_loss < LOSS_GAP_MIN_SHARE_OF_RANGE * float(
-            np.ptp(both)):
+    both = np.concatenate([inp.values(inp.loss), inp.values(inp.val_loss)])
+    if val_loss - train_loss < (LOSS_GAP_MIN_SHARE_OF_RANGE
+                                * shape.curve_range(both)):
         return None
     if not is_bounded_metric(inp.val_metric, inp.values(inp.val_metric)):
         return None

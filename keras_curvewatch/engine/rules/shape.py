@@ -315,10 +315,12 @@ def recoveries(values, min_jump=0.0):
     lead = HUMP_MIN_LEAD
     if n - 1 <= lead:
         return []
-    a, b, c = (logs[j:n - 1 - lead + j] for j in range(lead))
-    levels = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-    rising = ((logs[lead:n - 1] > levels) & (logs[lead:n - 1] > c)
-              & (logs[lead:n - 1] - levels >= min_jump))
+    # Epoch i (lead <= i < n - 1) jumps from the median of logs[i-lead:i].
+    levels = np.median(np.lib.stride_tricks.sliding_window_view(
+        logs[:n - 2], lead), axis=1)
+    here, previous = logs[lead:n - 1], logs[lead - 1:n - 2]
+    rising = ((here > levels) & (here > previous)
+              & (here - levels >= min_jump))
     for i in np.flatnonzero(rising) + lead:
         i = int(i)
         level = float(levels[i - lead])
