@@ -35,11 +35,13 @@ from keras_curvewatch.live.label_counts import label_slots
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
 MAX_RING_CAPACITY = 2**16
-# On JAX, at least 256 slots: a copy of 2 KiB per batch, and epochs of up
-# to 32 batches still wait 6 at a time for one read of the ring
-# (`CurveWatch._deferrable`); the copy and the reads (about 100 us each)
-# cost least near 200 slots at 3 ns a slot.
-JAX_RING_SLOTS = 256
+# On JAX, at least 1024 slots: the step rebuilds the variable (a shift
+# register, 8 KiB) at each batch, 0.65 us for 256 slots, 0.73 us for 1024
+# and 1.15 us for 4096 on one CPU core, while each read of the ring costs
+# 250-400 us whatever it holds: on a 1,000-epoch fit of 20 batches an
+# epoch, 1024 slots took 26 reads instead of 89 and cut the epoch-end hook
+# from 85 to 65 us (bench/overhead.py --case long, Dense, batch 4).
+JAX_RING_SLOTS = 1024
 
 _MARKER = "_curvewatch_accumulator"
 
@@ -102,10 +104,9 @@ def _capacity_for(steps, backend=None):
     if not steps:
         return RING_CAPACITY
     backend = backend or keras.backend.backend()
-    # JAX's step returns the ring as a new array, which costs about 3 ns a
-    # slot per batch on CPU (a 4096-slot ring added 13 us to each 290 us
-    # step of a batch-4 Dense model, a 64-slot one 3 us): there the ring
-    # is sized to the epoch from `JAX_RING_SLOTS` up.
+    # JAX's step returns the ring as a new array, a copy per batch that
+    # grows with the ring (see `JAX_RING_SLOTS`): there the ring is sized
+    # to the epoch from `JAX_RING_SLOTS` up.
     least = JAX_RING_SLOTS if backend == "jax" else RING_CAPACITY
     return int(min(max(least, 2 ** math.ceil(math.log2(steps))),
                    MAX_RING_CAPACITY))
