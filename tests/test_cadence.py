@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import keras_curvewatch as kcw
 from keras_curvewatch.engine import stats
+from keras_curvewatch.engine.rules import training
 from keras_curvewatch.live import cadence
 from keras_curvewatch.live import device
 from keras_curvewatch.live.cadence import DiagnosisCadence
@@ -99,6 +100,46 @@ def test_smoothed_floor_bounds_the_smoothed_minimum_epoch_by_epoch(values):
 def test_smoothed_start_settles_after_the_first_points(values):
     head = values[:cadence.SMOOTH_END_POINTS]
     assert stats.robust_smooth(head)[0] == stats.robust_smooth(values)[0]
+
+
+def _is_critical_diverging(values):
+    report = kcw.analyze({"loss": list(values)})
+    return any(f.code == "diverging" and f.severity == "critical"
+               for f in report.findings)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=5, max_size=60))
+def test_critical_divergence_agrees_with_the_full_diagnosis(values):
+    # The cadence's confirmation (with its cheap test on the smoothed
+    # curve first) is the rule's answer, on any curve.
+    assert training.critical_divergence(values) == _is_critical_diverging(
+        values)
+
+
+def test_critical_divergence_agrees_on_falls_climbs_and_floors():
+    rng = np.random.default_rng(11)
+    answers = []
+    for i in range(60):
+        n = int(rng.integers(10, 120))
+        t = np.arange(n)
+        fall = np.exp(-t / rng.uniform(3, 30)) + rng.uniform(0, 0.05)
+        climb = np.where(t > n // 2, (t - n // 2) * rng.uniform(0, 0.1), 0)
+        # A loss at a floor near zero that bounces by up to 10x.
+        bounce = rng.uniform(1e-4, 1e-3) * rng.lognormal(0, 1, n)
+        values = [fall + climb, fall + bounce][i % 2]
+        answer = training.critical_divergence(values)
+        assert answer == _is_critical_diverging(values), values
+        answers.append(answer)
+    assert 0 < sum(answers) < len(answers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(), st.integers(-10**400, 10**400)),
+                max_size=6))
+def test_the_entry_prefilter_never_hides_a_non_finite_value(values):
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        assert cadence._maybe_nonfinite(values)
 
 
 def test_a_noisy_falling_loss_raises_no_diverging_alarm():

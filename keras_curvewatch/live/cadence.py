@@ -131,9 +131,10 @@ class DiagnosisCadence:
             self._curves = (keys, (loss, val_loss), frozenset(curves))
         loss, val_loss = self._curves[1]
         curves = self._curves[2]
-        if any(isinstance(v, float) and not math.isfinite(v)
-               for k, v in entry.items() if k in curves or (
-                   k not in history and is_curve(k))):
+        if _maybe_nonfinite(entry.values()) and any(
+                isinstance(v, float) and not math.isfinite(v)
+                for k, v in entry.items() if k in curves or (
+                    k not in history and is_curve(k))):
             return True
         if loss is None:
             return True  # No loss to watch cheaply: diagnose every epoch.
@@ -149,15 +150,19 @@ class DiagnosisCadence:
         far (kept as a running minimum and maximum)."""
         last = values[-1] if values else math.nan
         low, high = self._ranges.get(name, (math.inf, -math.inf))
-        if isinstance(last, (int, float)) and math.isfinite(last):
+        if (isinstance(last, (int, float)) and -math.inf < last < math.inf
+                and not low <= last <= high):
             low, high = min(low, last), max(high, last)
             self._ranges[name] = (low, high)
         if len(values) < 3:
             return False
         before, value, after = values[-3], values[-2], values[-1]
-        if not all(math.isfinite(v) and v > 0 for v in (before, value,
-                                                         after)):
-            return False  # `jumps` needs a positive finite curve
+        # `jumps` needs a positive finite curve, and a jump stands above
+        # both neighbours (comparisons with NaN are false): most epochs
+        # stop at this test.
+        if not (0.0 < before < math.inf and 0.0 < after < math.inf
+                and max(before, after) < value < math.inf):
+            return False
         reference = max(before, after)
         return (math.log(value / reference) >= SPIKE_MIN_LOG_JUMP
                 and value - reference >= SPIKE_MIN_SHARE_OF_RANGE * (
@@ -236,6 +241,16 @@ class DiagnosisCadence:
         edges = (values[0], sorted(values[:3])[1],
                  sorted(values[-3:])[1], values[-1])
         return min(self._median_min, *edges)
+
+
+def _maybe_nonfinite(values):
+    """False when every value is a finite number: their sum is finite
+    (a NaN or an infinity makes it non-finite, and so may an overflow,
+    which only sends the caller to its exact check)."""
+    try:
+        return not math.isfinite(sum(values))
+    except (TypeError, OverflowError):
+        return True
 
 
 def _smoothed_end(tail):
