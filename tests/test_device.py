@@ -125,13 +125,19 @@ def test_statistics_match_losses_recomputed_independently():
         assert stats.first_nonfinite is None
 
 
-def test_epochs_after_the_first_are_told_apart_without_device_writes():
+@pytest.mark.parametrize("shift", [True, False])
+def test_epochs_after_the_first_are_told_apart_without_device_writes(
+        shift, monkeypatch):
     # A ring of 8 slots and 7 batches an epoch: after the first epoch,
     # clear() only moves host offsets, so the ring wraps across epochs and
-    # the counters run on; every epoch's statistics stay exact.
+    # the counters run on; every epoch's statistics stay exact. On JAX,
+    # with the ring written as a shift register and at a dynamic index.
+    if not shift:
+        monkeypatch.setattr(device, "SHIFT_MAX_SLOTS", 0)
     x, y = _data()
     model = _model()
     accumulator = loss_tap.install(model, capacity=8, steps=7)
+    assert accumulator._shifted() == (shift and BACKEND == "jax")
     truth, read = _RecordTrueLosses(x, y), _ReadStats()
     epochs = 5
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False,

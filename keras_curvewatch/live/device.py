@@ -71,6 +71,18 @@ SOFT_CLEAR_MAX = 2.0 ** 23
 EAGER_FOLD_EVERY = 64
 
 
+# On JAX, a ring of up to this many slots is written as a shift register
+# (static slices, one fused copy of the variable per batch) rather than at
+# the slot the count gives (a dynamic index). The step returns the variable
+# as a new array either way, but XLA compiles them differently: with 256
+# slots the tap added 28-41 ms of compilation to a fit (two train-step
+# shapes, one CPU core) as a shift register against 64-75 ms at a dynamic
+# index (`jax.monitoring` backend compile durations, paired fits). Larger
+# shift registers compile erratically (1024 slots 113-131 ms, 2048 47 ms)
+# and their copy grows with the ring (1.15 us a batch for 4096 slots, 0.65
+# us for 256): longer epochs keep the dynamic index.
+SHIFT_MAX_SLOTS = 256
+
 # The layout of the accumulator's one variable: the statistics
 # (`N_STATS`), the count of batches written to the ring, the ring's losses
 # and its batch sizes (`capacity` each), then `extra` slots for the label
@@ -227,12 +239,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
         loss = ops.cast(ops.reshape(ops.stop_gradient(loss), (1,)),
                         "float32")
         size = ops.reshape(ops.cast(batch_size, "float32"), (1,))
-        if backend == "jax":
-            # A shift register (`_shifted`): the newest batch goes last.
-            # JAX's step returns the variable as a new array anyway, and
-            # static slices compile to one fused copy: a write at the
-            # slot the count gives (a dynamic index) compiled 30-40 ms
-            # longer per fit on one core (two train-step shapes).
+        if self._shifted():
+            # A shift register: the newest batch goes last (see
+            # `SHIFT_MAX_SLOTS`).
             capacity = self.capacity
             self.buffer.assign(ops.concatenate([
                 state[:COUNT], ops.reshape(count + 1.0, (1,)),
@@ -524,9 +533,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
         return stats, count, ring
 
     def _shifted(self):
-        """Whether the step writes the ring as a shift register (`add_ring`
-        on JAX): the ring-only path on JAX."""
-        return (not self.fold_in_graph
+        """Whether the step writes the ring as a shift register: the
+        ring-only path on JAX, with a ring of at most `SHIFT_MAX_SLOTS`."""
+        return (not self.fold_in_graph and self.capacity <= SHIFT_MAX_SLOTS
                 and keras.backend.backend() == "jax")
 
     def _read_ring_only(self, stats, count, ring):

@@ -35,13 +35,13 @@ from keras_curvewatch.live.label_counts import label_slots
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
 MAX_RING_CAPACITY = 2**16
-# On JAX, at least 1024 slots: the step rebuilds the variable (a shift
-# register, 8 KiB) at each batch, 0.65 us for 256 slots, 0.73 us for 1024
-# and 1.15 us for 4096 on one CPU core, while each read of the ring costs
-# 250-400 us whatever it holds: on a 1,000-epoch fit of 20 batches an
-# epoch, 1024 slots took 26 reads instead of 89 and cut the epoch-end hook
-# from 85 to 65 us (bench/overhead.py --case long, Dense, batch 4).
-JAX_RING_SLOTS = 1024
+# On JAX, at least 256 slots: the step rebuilds the variable (a shift
+# register, `device.SHIFT_MAX_SLOTS`) at each batch, 0.65 us for 256 slots
+# on one CPU core, and epochs of up to 32 batches still wait 6 at a time
+# for one read of the ring (`CurveWatch._deferrable`). A larger ring reads
+# less often (each read costs 250-400 us), but compiles longer: 1024 slots
+# added 80 ms of compilation to save 20 ms of reads in a 1,000-epoch fit.
+JAX_RING_SLOTS = 256
 
 _MARKER = "_curvewatch_accumulator"
 
