@@ -252,7 +252,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
             return
         # The count runs on across epochs (see `clear`): the slot wraps.
         slot = ops.cast(ops.mod(count, float(self.capacity)), "int32")
-        # torch.compile updates the buffer in place.
+        # XLA (a ring above SHIFT_MAX_SLOTS) and torch.compile update the
+        # donated buffer in place.
         state = ops.slice_update(state, (RING + slot,), loss)
         state = ops.slice_update(state, (RING + self.capacity + slot,), size)
         self.buffer.assign(
