@@ -157,13 +157,14 @@ class DiagnosisCadence:
         if len(values) < 3:
             return False
         before, value, after = values[-3], values[-2], values[-1]
-        # `jumps` needs a positive finite curve, and a jump stands above
-        # both neighbours (comparisons with NaN are false): most epochs
-        # stop at this test.
-        if not (0.0 < before < math.inf and 0.0 < after < math.inf
-                and max(before, after) < value < math.inf):
+        # `jumps` needs a positive finite curve (comparisons with NaN are
+        # false), and a jump stands above both neighbours: most epochs
+        # stop at these tests.
+        if not (0.0 < before < math.inf and 0.0 < after < math.inf):
             return False
         reference = max(before, after)
+        if not reference < value < math.inf:
+            return False
         return (math.log(value / reference) >= SPIKE_MIN_LOG_JUMP
                 and value - reference >= SPIKE_MIN_SHARE_OF_RANGE * (
                     high - low))

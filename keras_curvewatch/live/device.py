@@ -230,7 +230,9 @@ class BatchLossAccumulator(keras.metrics.Metric):
     def add_ring(self, loss, batch_size):
         """Adds one batch with O(1) work: it only goes into the ring, and
         `read()` folds the ring into the statistics. Needs a ring that
-        holds the whole epoch (`fold_in_graph` False)."""
+        holds the whole epoch (`fold_in_graph` False). (On JAX the step
+        copies the variable anyway; a shift register is one copy of at
+        most `SHIFT_MAX_SLOTS` slots.)"""
         backend = keras.backend.backend()
         if backend == "tensorflow":
             return self.add_graph(loss, batch_size)
