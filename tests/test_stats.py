@@ -167,6 +167,29 @@ def test_constant_curves_have_zero_noise_and_no_trend(value, n):
     assert math.isnan(slope) or slope == 0.0
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_float, min_size=0, max_size=40), st.integers(0, 8))
+def test_trend_test_is_the_test_of_trend(values, start):
+    # The rules that read only tau and p call trend_test, which skips the
+    # Theil-Sen slope: it must give exactly trend's tau and p.
+    values = np.array(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        expected = stats.trend(values, start)[1:]
+        got = stats.trend_test(values, start)
+    np.testing.assert_array_equal(got, expected)  # NaN equal to NaN
+
+
+def test_trend_test_matches_trend_on_trends_and_ties():
+    rng = np.random.default_rng(11)
+    t = np.arange(300.0)
+    for values in (np.exp(-t / 50) + rng.normal(0, 0.01, 300),
+                   np.round(rng.normal(size=300), 1),  # many ties
+                   np.where(t % 7 == 0, np.nan, 0.001 * t)):
+        tau, p = stats.trend_test(values, 20)
+        assert (tau, p) == stats.trend(values, 20)[1:]
+        assert np.isfinite(tau) and np.isfinite(p)
+
+
 def _running_median_by_loop(values, window):
     """The definition: one median per point, shrinking at the edges."""
     half, n = window // 2, len(values)

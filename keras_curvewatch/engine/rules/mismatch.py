@@ -178,7 +178,7 @@ def _frozen_share_tail(inp, names):
         loss = inp.values(loss_name)[start:]
         if not np.isfinite(loss).all() or loss.min() <= 0:
             continue
-        _, tau, p_value = stats.trend(loss)
+        tau, p_value = stats.trend_test(loss)
         fall = (float(loss[0]) - float(loss[-1])) / float(loss[0])
         if (np.isfinite(p_value) and p_value < SHARE_TREND_P and tau < 0
                 and fall >= SHARE_LOSS_MIN_FALL):

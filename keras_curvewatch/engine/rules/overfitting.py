@@ -99,7 +99,7 @@ def _rising(inp):
         return None
     tau = p_value = float("nan")
     if after + 1 >= stats.MIN_POINTS_TREND:
-        _, tau, p_value = stats.trend(raw, onset)
+        tau, p_value = stats.trend_test(raw, onset)
         if not (tau > 0 and p_value < OVERFIT_TREND_P_VALUE):
             return None
     z = rise / standard_error if standard_error > 0 else float("inf")

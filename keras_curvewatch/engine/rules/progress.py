@@ -109,7 +109,7 @@ def _straight(values, spread):
     if not (s_mid < 0 and s_last < 0):
         return False
     fall = -s_last * (third - 1)
-    _, tau, p_value = stats.trend(last)
+    tau, p_value = stats.trend_test(last)
     return bool(s_last / s_mid >= STRAIGHT_MIN_SLOPE_RATIO
                 and fall >= STRAIGHT_MIN_FALL_OF_LEVEL * abs(float(last[-1]))
                 and fall >= STRAIGHT_MIN_FALL_OF_RANGE * spread

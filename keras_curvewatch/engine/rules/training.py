@@ -422,7 +422,7 @@ def _rises_significantly(s, values, low):
     if not significant and len(values) - low >= stats.MIN_POINTS_TREND:
         # A loss that climbed and then levelled off high has no trend in
         # its tail: test the whole climb from the minimum.
-        _, tau_low, p_low = stats.trend(values, low)
+        tau_low, p_low = stats.trend_test(values, low)
         significant = (np.isfinite(p_low) and p_low < TREND_P_VALUE
                        and tau_low > 0)
     return significant
