@@ -40,6 +40,9 @@ from keras_curvewatch.live.warning_types import CurvewatchDisabledWarning
 from keras_curvewatch.live.warning_types import LOGGER_NAME
 from keras_curvewatch.live.warning_types import debug_requested
 from keras_curvewatch.live.warning_types import Notifier
+# At module level, not in `on_train_begin`: importing the pre-flight
+# modules took 5-20 ms of the first epoch of a fit.
+from keras_curvewatch.preflight.lint import lint_report
 
 # Findings about the run as a whole, raised at train end, not live; from
 # the registry of codes.
@@ -370,15 +373,17 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
                    if b is not None]
         measured = self._measured_many(results)
         history = self._session.history
-        columns = (rows_to_logs(np.stack([b.stats for _, b in present]))
-                   if present else {})
+        # Lists of Python floats, converted once for all the epochs.
+        columns = ({k: column.tolist() for k, column in rows_to_logs(
+            np.stack([b.stats for _, b in present])).items()}
+            if present else {})
         position = {index: j for j, (index, _) in enumerate(present)}
         for index, _ in marks:
             j = position.get(index)
             if j is None:  # overwritten (the ring wrapped), or not counted
                 self._session.fill_epoch(index, {})
                 continue
-            values = {k: float(column[j]) for k, column in columns.items()
+            values = {k: column[j] for k, column in columns.items()
                       # Never overwrite what Keras wrote.
                       if k not in history or math.isnan(history[k][index])}
             self._session.fill_epoch(index, values, present[j][1].losses)
@@ -454,8 +459,6 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
     def _lint_model(self):
         """Pre-flight lint of the model (relu before softmax, logits, too
         much dropout), merged into every epoch's report."""
-        from keras_curvewatch.preflight.lint import lint_report
-
         report = lint_report(self.model, source="CurveWatch")
         self._session.set_lint(report.findings, report.notes)
 
