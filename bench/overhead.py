@@ -19,7 +19,11 @@ rounds (a fresh model each, the order alternating), and prints the median
 ratio with its quartiles. Each fit runs in a fresh Python process, the
 first fit there, as a user's `fit` runs (`--isolate none` runs them all in
 this process after a warm-up fit; there the bare fit was seen to move by
-up to 7 % with the fits run before it).
+up to 7 % with the fits run before it). It also prints the time spent
+inside CurveWatch's own hooks over the bare fit ('hooks %'): no bare fit
+is in it, so it stays steady where the machine's noise (whole fits of one
+configuration vary by 5-10 % from round to round, most of it in XLA's
+compilation) blurs the ratios.
 
 Usage:
 
@@ -165,6 +169,7 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
     x, y = data_long(kind)
     model = build_long(kind, seed=seed)
     watch = CurveWatch(display=False, warn=lambda f: None)
+    hook_seconds = _time_hooks(watch)
     timer = EpochTimer()
     end_timer = EpochEndTimer(timer)
     callbacks = [timer, *([watch] if mode == "curvewatch" else []),
@@ -183,7 +188,29 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
             # What compiling costs: the first two epochs together.
             "first2": float(np.sum(epochs_s[:2])),
             "diagnoses": (watch._cadence.runs if mode == "curvewatch"
-                          else 0)}
+                          else 0),
+            # CurveWatch's own host work: the time inside its hooks.
+            "hooks": hook_seconds[0]}
+
+
+def _time_hooks(watch):
+    """Wraps `watch`'s Keras hooks (on the instance) to add up the wall
+    time spent inside them; returns the one-element list they add to."""
+    spent = [0.0]
+
+    def timed(hook):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return run
+
+    for name in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
+                 "on_train_end"):
+        setattr(watch, name, timed(getattr(watch, name)))
+    return spent
 
 
 def _fit_in_subprocess(kind, batch_size, mode, seed, epochs):
@@ -245,6 +272,10 @@ def run_long_case(kind, batch_size, args):
     result["first2_added_ms"] = 1e3 * float(np.median(
         np.subtract([t["first2"] for t in times["curvewatch"]],
                     [t["first2"] for t in times["none"]])))
+    # Steadier than the ratios on a noisy machine: no bare fit in it.
+    result["hooks_share"] = float(np.median(
+        np.divide([t["hooks"] for t in times["curvewatch"]],
+                  [t["wall"] for t in times["none"]])))
     return result
 
 
@@ -256,7 +287,8 @@ def print_long(args):
           f"isolate={args.isolate}")
     print(f"{'model':6} {'batch':>5} {'bare fit s':>10} "
           f"{'CurveWatch wall':>22} {'CurveWatch cpu':>22} "
-          f"{'CurveWatch epoch':>22} {'first2 +ms':>10} {'diagnoses':>9}")
+          f"{'CurveWatch epoch':>22} {'first2 +ms':>10} {'hooks %':>7} "
+          f"{'diagnoses':>9}")
     results = []
     for kind in ("dense", "lstm"):
         for batch_size in (4, 32):
@@ -266,14 +298,18 @@ def print_long(args):
                      f"{r[m]['q3']:.3f}]" for m in ("wall", "cpu", "epoch")]
             print(f"{kind:6} {batch_size:5d} {r['bare_fit_s']:10.2f} "
                   + " ".join(f"{c:>22}" for c in cells)
-                  + f" {r['first2_added_ms']:10.0f} {r['diagnoses']:9d}",
+                  + f" {r['first2_added_ms']:10.0f}"
+                  f" {100 * r['hooks_share']:7.2f} {r['diagnoses']:9d}",
                   flush=True)
     print("Ratios with CurveWatch() over bare, median [quartiles] of paired "
           "rounds: whole-fit wall time, whole-fit CPU time of this process, "
           "and the median epoch after the first two (wall, CurveWatch's "
           "epoch-end work included); 'first2 +ms': what CurveWatch adds to "
           "the first two epochs (tracing and compiling), median of paired "
-          "rounds; 'diagnoses': full diagnoses run in one watched fit.")
+          "rounds; 'hooks %': the time inside CurveWatch's own hooks (its "
+          "host work: checks, reads, diagnoses, the last report) over the "
+          "bare fit, median; 'diagnoses': full diagnoses run in one watched "
+          "fit.")
     return results
 
 
