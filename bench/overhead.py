@@ -290,8 +290,8 @@ def print_long(args):
           f"{'CurveWatch epoch':>22} {'first2 +ms':>10} {'hooks %':>7} "
           f"{'diagnoses':>9}")
     results = []
-    for kind in ("dense", "lstm"):
-        for batch_size in (4, 32):
+    for kind in args.long_models.split(","):
+        for batch_size in (int(b) for b in args.long_batches.split(",")):
             r = run_long_case(kind, batch_size, args)
             results.append(r)
             cells = [f"{r[m]['ratio']:6.3f}x [{r[m]['q1']:.3f},"
@@ -394,6 +394,10 @@ def main(argv=None):
                         choices=("process", "none"),
                         help="long case: each fit in a fresh process "
                         "(default), or all in this one")
+    parser.add_argument("--long-models", default="dense,lstm",
+                        help="long case: dense, lstm or dense,lstm")
+    parser.add_argument("--long-batches", default="4,32",
+                        help="long case: batch sizes")
     parser.add_argument("--one-long-fit", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -406,7 +410,8 @@ def main(argv=None):
     results = {}
     long_args = argparse.Namespace(
         epochs=args.epochs or 1000, rounds=args.rounds or 3,
-        isolate=args.isolate)
+        isolate=args.isolate, long_models=args.long_models,
+        long_batches=args.long_batches)
     if "short" in cases:
         args.epochs, args.rounds = args.epochs or 3, args.rounds or 10
         results["short"] = run_short(args)
