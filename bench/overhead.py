@@ -249,8 +249,6 @@ def run_long_case(kind, batch_size, args):
     """
     fit_once = (_fit_in_subprocess if args.isolate == "process"
                 else one_long_fit)
-    if args.isolate == "process":
-        _compile_package()
     if args.isolate == "none":
         one_long_fit(kind, batch_size, "curvewatch", 0, 2)  # Warm-up.
     times = {"none": [], "curvewatch": []}
@@ -289,6 +287,8 @@ def print_long(args):
           f"{'CurveWatch wall':>22} {'CurveWatch cpu':>22} "
           f"{'CurveWatch epoch':>22} {'first2 +ms':>10} {'hooks %':>7} "
           f"{'diagnoses':>9}")
+    if args.isolate == "process":
+        _compile_package()  # once, before the first child process
     results = []
     for kind in args.long_models.split(","):
         for batch_size in (int(b) for b in args.long_batches.split(",")):

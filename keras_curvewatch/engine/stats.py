@@ -221,18 +221,19 @@ def trend(values, start=0):
 
     Returns:
         `(slope, tau, p_value)`, all NaN when fewer than
-        `MIN_POINTS_TREND` finite points or a constant segment.
+        `MIN_POINTS_TREND` finite points; slope 0 with tau and p NaN for a
+        constant segment.
     """
-    x, y = _trend_points(values, start)
-    if x is None:
+    points = _trend_points(values, start)
+    if points is None:
         return float("nan"), float("nan"), float("nan")
-    if y is False:
+    x, y = points
+    if _flat(y):
         return 0.0, float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         slope = theil_sen_slope(x, y)
-        tau, p_value = scipy_stats.kendalltau(x, y)
-    return float(slope), float(tau), float(p_value)
+    return (float(slope), *_kendall(x, y))
 
 
 def trend_test(values, start=0):
@@ -249,28 +250,35 @@ def trend_test(values, start=0):
         `(tau, p_value)`, both NaN when fewer than `MIN_POINTS_TREND`
         finite points or a constant segment.
     """
-    x, y = _trend_points(values, start)
-    if x is None or y is False:
+    points = _trend_points(values, start)
+    if points is None or _flat(points[1]):
         return float("nan"), float("nan")
+    return _kendall(*points)
+
+
+def _trend_points(values, start):
+    """`(x, y)`: the time index of the finite values of `values[start:]`,
+    and those values; None when there are fewer than `MIN_POINTS_TREND`."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)[start:]
+    mask = np.isfinite(values)
+    if mask.sum() < MIN_POINTS_TREND:
+        return None
+    return np.arange(len(values), dtype=np.float64)[mask], values[mask]
+
+
+def _flat(y):
+    """True for a constant segment, or one whose range overflows: no
+    trend to test."""
+    spread = np.ptp(y)
+    return spread == 0 or not np.isfinite(spread)
+
+
+def _kendall(x, y):
+    """`(tau, p_value)` of Kendall's test, as floats."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tau, p_value = scipy_stats.kendalltau(x, y)
     return float(tau), float(p_value)
-
-
-def _trend_points(values, start):
-    """`(x, y)`: the finite points of `values[start:]` and their time
-    index; `(None, None)` when fewer than `MIN_POINTS_TREND`, and
-    `(x, False)` when the segment is constant (or its range overflows)."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)[start:]
-    index = np.arange(len(values), dtype=np.float64)
-    mask = np.isfinite(values)
-    if mask.sum() < MIN_POINTS_TREND:
-        return None, None
-    x, y = index[mask], values[mask]
-    if np.ptp(y) == 0 or not np.isfinite(np.ptp(y)):
-        return x, False
-    return x, y
 
 
 def theil_sen_slope(x, y):
