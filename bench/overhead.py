@@ -170,6 +170,7 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
     model = build_long(kind, seed=seed)
     watch = CurveWatch(display=False, warn=lambda f: None)
     hook_seconds = _time_hooks(watch)
+    costs = _record_diagnoses(watch)
     timer = EpochTimer()
     end_timer = EpochEndTimer(timer)
     callbacks = [timer, *([watch] if mode == "curvewatch" else []),
@@ -190,7 +191,28 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
             "diagnoses": (watch._cadence.runs if mode == "curvewatch"
                           else 0),
             # CurveWatch's own host work: the time inside its hooks.
-            "hooks": hook_seconds[0]}
+            "hooks": hook_seconds[0],
+            # (epochs covered, ms) of each full diagnosis, the last
+            # report at train end included.
+            "diagnosis_ms": costs}
+
+
+def _record_diagnoses(watch):
+    """Records `(epochs covered, ms)` of each of `watch`'s full
+    diagnoses, the last report included; returns the list."""
+    costs = []
+    diagnose = watch._diagnose
+
+    def timed():
+        start = time.perf_counter()
+        try:
+            return diagnose()
+        finally:
+            costs.append((len(watch.history.get("loss", ())),
+                          round(1e3 * (time.perf_counter() - start), 2)))
+
+    watch._diagnose = timed
+    return costs
 
 
 def _time_hooks(watch):
@@ -267,6 +289,8 @@ def run_long_case(kind, batch_size, args):
                   / np.asarray([t[name] for t in times["none"]]))
         q1, med, q3 = np.percentile(ratios, [25, 50, 75])
         result[name] = {"ratio": float(med), "q1": float(q1), "q3": float(q3)}
+    # The first round's, as an example of the cadence.
+    result["diagnosis_ms"] = times["curvewatch"][0]["diagnosis_ms"]
     result["first2_added_ms"] = 1e3 * float(np.median(
         np.subtract([t["first2"] for t in times["curvewatch"]],
                     [t["first2"] for t in times["none"]])))
@@ -300,6 +324,9 @@ def print_long(args):
                   + " ".join(f"{c:>22}" for c in cells)
                   + f" {r['first2_added_ms']:10.0f}"
                   f" {100 * r['hooks_share']:7.2f} {r['diagnoses']:9d}",
+                  flush=True)
+            print("       full diagnoses of the first round, (epochs, ms): "
+                  + " ".join(f"({e}, {ms})" for e, ms in r["diagnosis_ms"]),
                   flush=True)
     print("Ratios with CurveWatch() over bare, median [quartiles] of paired "
           "rounds: whole-fit wall time, whole-fit CPU time of this process, "

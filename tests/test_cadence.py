@@ -56,6 +56,73 @@ def test_the_budget_decides_between_alarms():
     assert poor.runs == 1
 
 
+class _Clock:
+    """A stand-in for `time.perf_counter` that a simulated fit moves."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _diagnosis_s(n):
+    """A full diagnosis's cost after `n` epochs, as measured in fits on
+    one CPU core: 2 ms at first, 6 ms once the rules with a minimum of
+    epochs join (epoch 6), then 0.015 ms more an epoch (20 ms at 1,000)."""
+    return 2e-3 + 4e-3 * min(n, 6) / 6 + 1.5e-5 * n
+
+
+def _simulated_fit(monkeypatch, budget, epoch_s, epochs=1000,
+                   compile_s=1.25):
+    """Runs `DiagnosisCadence` through a simulated fit: `compile_s` in
+    the first epoch, `epoch_s` per epoch, and a full diagnosis of `n`
+    epochs costing `_diagnosis_s(n)`. Returns the cadence and the epochs
+    it diagnosed."""
+    clock = _Clock()
+    monkeypatch.setattr(cadence.time, "perf_counter", clock)
+    watch = DiagnosisCadence(budget=budget)
+    loss = list(1.0 / (1.0 + np.arange(epochs) / 50.0))
+    history, diagnosed, training = {"loss": []}, [], 0.0
+    for n in range(1, epochs + 1):
+        step = epoch_s + (compile_s if n == 1 else 0.0)
+        clock.now += step
+        training += step
+        history["loss"].append(loss[n - 1])
+        if watch.due(history, {"loss": loss[n - 1]}):
+            with watch.timed():
+                clock.now += _diagnosis_s(n)
+            diagnosed.append(n)
+            # Never past the budget by more than the diagnosis just run.
+            assert watch.spent <= budget * training + watch.last_cost
+    return watch, diagnosed
+
+
+@pytest.mark.parametrize("budget,epoch_s", [(0.005, 20e-3), (0.01, 8e-3)])
+def test_the_budget_keeps_diagnosing_through_a_long_fit(monkeypatch, budget,
+                                                        epoch_s):
+    # Epochs of an LSTM on CPU (8 ms on 98 samples at batch 4): the first
+    # diagnoses' rise (rules joining) must not read as a growth that
+    # starves the rest of the fit.
+    watch, diagnosed = _simulated_fit(monkeypatch, budget, epoch_s)
+    late = [n for n in diagnosed if n > 100]
+    assert len(late) >= 3, diagnosed
+    gaps = np.diff([1] + diagnosed + [1000])
+    assert gaps.max() <= 400, diagnosed
+    # The prediction stays within 2x of the true cost at the end.
+    assert (_diagnosis_s(1000) / 2 <= watch.predicted_cost(1000)
+            <= 2 * _diagnosis_s(1000))
+
+
+def test_a_cheap_epoch_leaves_the_budget_to_the_first_epochs(monkeypatch):
+    # A Dense model's 2.3 ms epoch accrues less budget per epoch than a
+    # diagnosis grows: after the first ones (paid by the compilation),
+    # the last report covers the rest, and the whole stays in budget.
+    watch, diagnosed = _simulated_fit(monkeypatch, 0.005, 2.3e-3)
+    assert diagnosed[0] == 1 and len(diagnosed) >= 2
+    assert watch.spent <= 0.005 * (1.25 + 1000 * 2.3e-3) + watch.last_cost
+
+
 def test_gaps_of_validation_freq_raise_no_alarm():
     watch = DiagnosisCadence(budget=0.0)
     watch.runs = 1

@@ -31,10 +31,22 @@ from keras_curvewatch.engine.stats import robust_smooth
 
 # Share of the training time the full diagnosis may take: the target is a
 # whole fit at most 5 % slower than bare, and on a 3-step epoch of a small
-# Dense model on JAX (bench/overhead.py --case long, 2.5 ms an epoch) the
-# epoch-end hook (35 us), the tap and its compilation, and the last report
-# already take about 3-4 % of the fit.
-DIAGNOSIS_BUDGET = 0.01
+# Dense model on JAX (bench/overhead.py --case long, 2.3 ms an epoch) the
+# epoch hooks (50 us), the tap's compilation (about 90 ms) and its extra
+# state, and the last report (20 ms) already take about 5 % of the fit.
+# Half a percent is 45 ms of a 9 s LSTM fit: a diagnosis every 100-200
+# epochs of its 1,000 once the first ones are past.
+DIAGNOSIS_BUDGET = 0.005
+
+# A diagnosis costs a fixed part plus a part that grows about linearly with
+# the epochs it covers: about 6 ms and 0.015 ms an epoch in fits on one CPU
+# core (20 ms at 1,000 epochs; bench/overhead.py --case long prints each
+# diagnosis's epochs and cost), so its fixed part weighs as much as 400
+# epochs. The next cost is predicted in proportion to the last one's:
+# measuring the growth between diagnoses instead read the first epochs'
+# rise (2 ms at epoch 1, 5 ms at epoch 5, as rules with a minimum of
+# epochs join) as 0.8 ms an epoch, and no diagnosis ran again.
+FIXED_COST_EPOCHS = 400
 
 # The last smoothed value of `robust_smooth` depends on the last 6 raw
 # values only (running medians of 5 then 3, Tukey's end-point rule); 8
@@ -62,7 +74,6 @@ class DiagnosisCadence:
         self._begin = time.perf_counter()
         self.spent = 0.0  # seconds spent in full diagnoses
         self.last_cost = 0.0  # seconds of the last full diagnosis
-        self.least_cost = math.inf  # seconds of the cheapest one
         self.last_epochs = 0  # epochs it covered
         self.epochs = 0  # epochs seen
         self.runs = 0  # full diagnoses run
@@ -95,14 +106,15 @@ class DiagnosisCadence:
         if self.runs == 0 or self.alarm(history, entry):
             return True
         training = time.perf_counter() - self._begin - self.spent
-        # The diagnosis costs a fixed part (the cheapest one so far bounds
-        # it: about 2.5 ms on CPU) plus a part that grows about linearly
-        # with the epochs it covers (0.02 ms an epoch up to 1,000 epochs;
-        # bench/scaling.py).
-        growing = max(0.0, self.last_cost - self.least_cost)
-        predicted = self.least_cost + growing * self.epochs / max(
-            self.last_epochs, 1)
-        return self.spent + predicted < self.budget * training
+        return self.spent + self.predicted_cost() < self.budget * training
+
+    def predicted_cost(self, epochs=None):
+        """Seconds a full diagnosis of `epochs` epochs (default: those
+        seen) is expected to take: the last one's cost, scaled by the
+        epochs covered plus `FIXED_COST_EPOCHS` (its fixed part)."""
+        epochs = self.epochs if epochs is None else epochs
+        return self.last_cost * (epochs + FIXED_COST_EPOCHS) / (
+            self.last_epochs + FIXED_COST_EPOCHS)
 
     @contextlib.contextmanager
     def timed(self):
@@ -112,7 +124,6 @@ class DiagnosisCadence:
             yield
         finally:
             self.last_cost = time.perf_counter() - start
-            self.least_cost = min(self.least_cost, self.last_cost)
             self.spent += self.last_cost
             self.last_epochs = self.epochs
             self.runs += 1

@@ -61,9 +61,9 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
     It runs `keras_curvewatch.analyze()` on the epoch logs so far plus
     per-batch training losses gathered inside the compiled train step
     (whatever `steps_per_execution` is) and read back at most once per
-    epoch, for all the epochs since the last read at once: at
-    epoch ends while that costs under 1% of the training time, at once when
-    cheap per-epoch checks see a NaN or a possible divergence or spike, and
+    epoch, for all the epochs since the last read at once: at epoch ends
+    while that costs under 0.5% of the training time, at once when cheap
+    per-epoch checks see a NaN or a possible divergence or spike, and
     at train end, so `report` then equals `analyze()` on the same history.
     Each finding code warns once, and again only if its severity rises. Its
     per-epoch batch statistics (`loss_batch_std`, `loss_flip_rate`,
