@@ -34,8 +34,10 @@ from keras_curvewatch.engine.stats import robust_smooth
 # Dense model on JAX (bench/overhead.py --case long, 2.3 ms an epoch) the
 # epoch hooks (50 us), the tap's compilation (about 90 ms) and its extra
 # state, and the last report (20 ms) already take about 5 % of the fit.
-# Half a percent is 45 ms of a 9 s LSTM fit: a diagnosis every 100-200
-# epochs of its 1,000 once the first ones are past.
+# With half a percent, a 1,000-epoch JAX LSTM fit at batch 4 diagnosed at
+# epochs 1-5 (paid by the time the first epoch spends compiling), 41, 371,
+# 633 and 989, 83 ms in all, and a Dense fit at batch 32 at epochs 1-3 and
+# 575 (bench/overhead.py --case long, 2026-12-02).
 DIAGNOSIS_BUDGET = 0.005
 
 # A diagnosis costs a fixed part plus a part that grows about linearly with
