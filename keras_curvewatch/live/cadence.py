@@ -50,6 +50,14 @@ DIAGNOSIS_BUDGET = 0.005
 # epochs join) as 0.8 ms an epoch, and no diagnosis ran again.
 FIXED_COST_EPOCHS = 400
 
+# The prediction takes the cheapest of the last few diagnoses (each scaled
+# as above): one that met a full garbage collection of a TensorFlow
+# process took 255-305 ms against 3-27 ms for the others of the same fit
+# (bench/overhead.py --case long, TensorFlow LSTM, 2026-12-02), and
+# predicted from alone it held off every diagnosis until the last report.
+# Its time is still charged to the budget.
+RECENT_COSTS = 3
+
 # The last smoothed value of `robust_smooth` depends on the last 6 raw
 # values only (running medians of 5 then 3, Tukey's end-point rule); 8
 # gives a margin. See `_smoothed_end`.
@@ -77,6 +85,7 @@ class DiagnosisCadence:
         self.spent = 0.0  # seconds spent in full diagnoses
         self.last_cost = 0.0  # seconds of the last full diagnosis
         self.last_epochs = 0  # epochs it covered
+        self._recent = []  # (seconds, epochs) of the last RECENT_COSTS
         self.epochs = 0  # epochs seen
         self.runs = 0  # full diagnoses run
         self.behind = False  # epochs seen since the last full diagnosis
@@ -112,11 +121,14 @@ class DiagnosisCadence:
 
     def predicted_cost(self, epochs=None):
         """Seconds a full diagnosis of `epochs` epochs (default: those
-        seen) is expected to take: the last one's cost, scaled by the
-        epochs covered plus `FIXED_COST_EPOCHS` (its fixed part)."""
+        seen) is expected to take: the cost of one of the last
+        `RECENT_COSTS`, scaled by the epochs covered plus
+        `FIXED_COST_EPOCHS` (its fixed part), the least of them; 0 before
+        the first."""
         epochs = self.epochs if epochs is None else epochs
-        return self.last_cost * (epochs + FIXED_COST_EPOCHS) / (
-            self.last_epochs + FIXED_COST_EPOCHS)
+        return min((cost * (epochs + FIXED_COST_EPOCHS)
+                    / (covered + FIXED_COST_EPOCHS)
+                    for cost, covered in self._recent), default=0.0)
 
     @contextlib.contextmanager
     def timed(self):
@@ -128,6 +140,8 @@ class DiagnosisCadence:
             self.last_cost = time.perf_counter() - start
             self.spent += self.last_cost
             self.last_epochs = self.epochs
+            self._recent = (self._recent + [
+                (self.last_cost, self.epochs)])[-RECENT_COSTS:]
             self.runs += 1
             self.behind = False
 
