@@ -30,7 +30,6 @@ README.md, "Long small-data runs".
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,6 +39,7 @@ import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 
+from overhead import EpochTimer  # noqa: E402
 from overhead import build_long  # noqa: E402
 from overhead import data_long  # noqa: E402
 
@@ -47,18 +47,6 @@ from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live.device import state_size  # noqa: E402
 
 MODES = ("bare", "variable", "tap")
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds, self._start = [], None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 class _Unwritten(keras.metrics.Metric):
@@ -103,7 +91,7 @@ def measure(kind, batch_size, epochs, rounds):
     for round_index in range(rounds + 1):
         order = MODES if round_index % 2 == 0 else MODES[::-1]
         for mode in order:
-            timer = _EpochTimer()
+            timer = EpochTimer()
             callbacks = [timer] + ([_Tap()] if mode == "tap" else [])
             models[mode].fit(x, y, batch_size=batch_size, epochs=epochs,
                              verbose=0, validation_split=0.2,
