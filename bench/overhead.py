@@ -197,21 +197,24 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
             "diagnosis_ms": costs}
 
 
+def _timed(function, record):
+    """`function`, wrapped to pass the wall seconds of each call, even one
+    that raised, to `record`."""
+    def run(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            record(time.perf_counter() - start)
+    return run
+
+
 def _record_diagnoses(watch):
     """Records `(epochs covered, ms)` of each of `watch`'s full
     diagnoses, the last report included; returns the list."""
     costs = []
-    diagnose = watch._diagnose
-
-    def timed():
-        start = time.perf_counter()
-        try:
-            return diagnose()
-        finally:
-            costs.append((len(watch.history.get("loss", ())),
-                          round(1e3 * (time.perf_counter() - start), 2)))
-
-    watch._diagnose = timed
+    watch._diagnose = _timed(watch._diagnose, lambda seconds: costs.append(
+        (len(watch.history.get("loss", ())), round(1e3 * seconds, 2))))
     return costs
 
 
@@ -220,18 +223,12 @@ def _time_hooks(watch):
     time spent inside them; returns the one-element list they add to."""
     spent = [0.0]
 
-    def timed(hook):
-        def run(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return hook(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - start
-        return run
+    def add(seconds):
+        spent[0] += seconds
 
     for name in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
                  "on_train_end"):
-        setattr(watch, name, timed(getattr(watch, name)))
+        setattr(watch, name, _timed(getattr(watch, name), add))
     return spent
 
 

@@ -84,7 +84,6 @@ class DiagnosisCadence:
         self._begin = time.perf_counter()
         self.spent = 0.0  # seconds spent in full diagnoses
         self.last_cost = 0.0  # seconds of the last full diagnosis
-        self.last_epochs = 0  # epochs it covered
         self._recent = []  # (seconds, epochs) of the last RECENT_COSTS
         self.epochs = 0  # epochs seen
         self.runs = 0  # full diagnoses run
@@ -139,7 +138,6 @@ class DiagnosisCadence:
         finally:
             self.last_cost = time.perf_counter() - start
             self.spent += self.last_cost
-            self.last_epochs = self.epochs
             self._recent = (self._recent + [
                 (self.last_cost, self.epochs)])[-RECENT_COSTS:]
             self.runs += 1
