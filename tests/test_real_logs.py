@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 import keras_curvewatch as kcw
+import bench_scripts  # beside this file
 
 REAL_LOGS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "real_logs"
 FILES = sorted(REAL_LOGS.glob("*.csv")) if REAL_LOGS.is_dir() else []
@@ -63,17 +64,6 @@ def test_appended_runs_are_reported():
     assert any("last run" in note for note in report.notes)
 
 
-def _bench():
-    import importlib.util
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / (
-        "real_logs.py")
-    spec = importlib.util.spec_from_file_location("bench_real_logs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # bench/real_logs.py measured micro-F1 0.904 on the 63 labelled logs (tune
 # half 0.937, held-out half 0.874); the floor leaves room for the small
 # differences between platforms' floating point, not for regressions.
@@ -83,7 +73,7 @@ REAL_LOGS_MIN_MICRO_F1 = 0.88
 @pytest.mark.skipif(not (REAL_LOGS / "LABELS.tsv").exists(),
                     reason="../shared/real_logs/LABELS.tsv is not present")
 def test_labelled_real_logs_score_and_healthy_runs_stay_quiet():
-    bench = _bench()
+    bench = bench_scripts.load("real_logs")
     results = bench.analyse(str(REAL_LOGS), bench.read_labels(REAL_LOGS))
     _, totals = bench.score(results)
     assert bench.micro_f1(totals) >= REAL_LOGS_MIN_MICRO_F1, totals
