@@ -82,7 +82,6 @@ MODES = ("bare", "curvewatch")
 WARM_EPOCHS = 10
 PHASE_ENDS = {1: "warm", WARM_EPOCHS - 1: "rest"}
 PARTS = ("keras", "hooks", "diagnosis", "last-report")
-HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
 
 
 def build_helper(folder):
@@ -111,6 +110,7 @@ def child(kind, batch_size, epochs, mode, library):
 
     import keras
 
+    from overhead import HOOKS
     from overhead import build_long
     from overhead import data_long
 
@@ -133,7 +133,6 @@ def child(kind, batch_size, epochs, mode, library):
     callbacks = [Phase()]
     if mode == "curvewatch":
         watch = CurveWatch(display=False, warn=lambda f: None)
-
         ending = [False]
 
         def split(function, before, after):
@@ -210,35 +209,31 @@ def summarise(bare, watched, epochs, long_epochs):
     def part(counts, phase, name):
         return counts.get((phase, name), 0)
 
-    def early(counts):  # the first two and the warm epochs, all parts
-        return sum(part(counts, phase, name) for phase in ("first2", "warm")
-                   for name in PARTS)
+    def phase_total(counts, phase):  # all parts (a bare fit has only keras)
+        return sum(part(counts, phase, name) for name in PARTS)
 
-    bare_early = early(bare)
     bare_epoch = part(bare, "rest", "keras") / steady
-    watched_early = early(watched)
     keras_epoch = part(watched, "rest", "keras") / steady
     hooks_epoch = part(watched, "rest", "hooks") / steady
     # The diagnoses after the warm epochs are charged to the budget below,
     # the last report (at train end) is scaled by the cadence's cost model.
     report = part(watched, "rest", "last-report")
     long_steady = long_epochs - WARM_EPOCHS
-    long_bare = bare_early + long_steady * bare_epoch
+    long_bare = (phase_total(bare, "first2") + phase_total(bare, "warm")
+                 + long_steady * bare_epoch)
     long_report = (report * (long_epochs + FIXED_COST_EPOCHS)
                    / (epochs + FIXED_COST_EPOCHS))
     parts = {
-        "first2": sum(part(watched, "first2", name) for name in PARTS)
-        - part(bare, "first2", "keras"),
-        "warm": sum(part(watched, "warm", name) for name in PARTS)
-        - part(bare, "warm", "keras"),
+        "first2": phase_total(watched, "first2") - phase_total(bare, "first2"),
+        "warm": phase_total(watched, "warm") - phase_total(bare, "warm"),
         "epoch_keras": long_steady * (keras_epoch - bare_epoch),
         "hooks": long_steady * hooks_epoch,
         "diagnoses": DIAGNOSIS_BUDGET * long_bare,
         "report": long_report,
     }
     return {
-        "compile_ratio": sum(part(watched, "first2", name) for name in PARTS)
-        / part(bare, "first2", "keras"),
+        "compile_ratio": phase_total(watched, "first2")
+        / phase_total(bare, "first2"),
         "bare_epoch": bare_epoch,
         "epoch_keras_ratio": keras_epoch / bare_epoch,
         "epoch_ratio": (keras_epoch + hooks_epoch) / bare_epoch,

@@ -60,6 +60,9 @@ from keras_curvewatch.live import device  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 MODES = ("none", "curvewatch", "naive")
+# CurveWatch's Keras hooks: what 'hooks %' times (and bench/instructions.py
+# counts).
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
 LONG_SAMPLES = 98
 
 
@@ -226,8 +229,7 @@ def _time_hooks(watch):
     def add(seconds):
         spent[0] += seconds
 
-    for name in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
-                 "on_train_end"):
+    for name in HOOKS:
         setattr(watch, name, _timed(getattr(watch, name), add))
     return spent
 
