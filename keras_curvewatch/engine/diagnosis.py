@@ -194,7 +194,7 @@ def _diagnose(curves, context, batch_losses=None):
         )
     report_batch = {}
     if batch_losses is not None:
-        kept = [float(v) for v in batch_losses[-MAX_BATCH_LOSSES_IN_REPORT:]]
+        kept = batch_losses[-MAX_BATCH_LOSSES_IN_REPORT:].tolist()
         report_batch = {k: v for k, v in batch.items()}
         report_batch["batch_losses"] = kept
     return Report(

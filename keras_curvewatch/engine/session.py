@@ -11,6 +11,7 @@ that the final report accounts for a warning that no longer holds
 This module imports neither keras nor tensorflow.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -184,7 +185,8 @@ class DiagnosisSession:
         measured = self.measured
         batch_losses = None
         if self.epoch_batch_losses and measured.get("complete"):
-            batch_losses = [v for e in self.epoch_batch_losses for v in e]
+            batch_losses = list(itertools.chain.from_iterable(
+                self.epoch_batch_losses))
         gaps = {}
         for key, rows in rename_aliases(self.gaps).items():
             gaps[key] = np.zeros(len(self.epochs), dtype=bool)
