@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
+from keras_curvewatch.engine.batch_stats import VAL_SAMPLES  # noqa: E402
 from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live import warning_types  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
@@ -81,8 +82,34 @@ def test_small_batch_and_overparameterized_warn_with_no_arguments():
     context = watch.report.context
     assert context["batch_size"] == 4  # measured on the device
     assert context["n_train"] == 30  # 40 samples, validation_split=0.25
-    assert context["n_val"] == 10  # counted by the tap in the test step
+    assert context["n_val"] == 10  # counted by Keras's loss tracker
     assert context["n_params"] == watch.model.count_params()
+
+
+@pytest.mark.parametrize("in_step", [False, True])
+def test_the_validation_size_is_measured_with_or_without_the_test_step(
+        in_step):
+    # By default the test step is left untapped and the size comes from
+    # Keras's loss tracker, read once; the tap's own count (kept under
+    # tf.distribute with several replicas) gives the same, from the first
+    # epoch that validated (validation_freq=2: epochs 2 and 4).
+    model = _model()
+    accumulator = loss_tap.install(model, count_validation=in_step or None)
+    assert accumulator.counts_validation is in_step
+    assert loss_tap.validation_counter(model) is not None
+    watch = CurveWatch()
+    _fit(model, watch, epochs=4, validation_freq=2)
+    assert watch._session.measured["n_val"] == 10
+    assert watch.report.context["n_val"] == 10
+    assert watch.report.context["n_train"] == 30
+    # The test step wrote the count only when asked to.
+    counted = accumulator.read_slice(VAL_SAMPLES, 1)[0]
+    assert bool(counted > 0) is in_step
+    # Another fit on the same model measures its own validation set.
+    again = CurveWatch()
+    model.fit(*_data(), batch_size=4, epochs=1, verbose=0,
+              validation_data=_data(n=7, seed=3), callbacks=[again])
+    assert again.report.context["n_val"] == 7
 
 
 def test_batch_statistics_go_into_history_and_csv_logger(tmp_path):

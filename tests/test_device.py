@@ -69,6 +69,9 @@ class _RecordTrueLosses(keras.callbacks.Callback):
 
 
 class _ReadStats(keras.callbacks.Callback):
+    # The tests here read the test step's own count of the validation
+    # samples (`count_validation=True`), which `CurveWatch` leaves to
+    # Keras's loss tracker where it can.
     def __init__(self):
         super().__init__()
         self.epochs = []
@@ -76,7 +79,8 @@ class _ReadStats(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.accumulator = loss_tap.install(self.model,
-                                          steps=self.params["steps"])
+                                          steps=self.params["steps"],
+                                          count_validation=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.accumulator.clear()
@@ -162,7 +166,8 @@ def test_statistics_are_exact_in_an_xla_step(capacity):
     x, y = _data()
     model = _model()
     model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
-    accumulator = loss_tap.install(model, capacity=capacity, steps=7)
+    accumulator = loss_tap.install(model, capacity=capacity, steps=7,
+                                   count_validation=True)
     assert accumulator.fold_in_graph == (capacity == 4)
     truth, read = _RecordTrueLosses(x, y), _ReadStats()
     model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,

@@ -169,7 +169,8 @@ class _ReadCounts(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.accumulator = loss_tap.install(
-            self.model, capacity=self.capacity, steps=self.params["steps"])
+            self.model, capacity=self.capacity, steps=self.params["steps"],
+            count_validation=True)
         self.counts, self.stats = [], []
 
     def on_epoch_begin(self, epoch, logs=None):

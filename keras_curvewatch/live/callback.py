@@ -211,6 +211,9 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         self._stopper.reset()
         self._labels_read, self._label_counts, self._split = False, None, []
         self._marks = []  # (row, mark) of epochs whose batches wait
+        # The validation set's size from Keras's loss tracker, read at the
+        # first epoch that validated (see `_read_val_count`); None before.
+        self._tracked_n_val = None
 
     @property
     def history(self):
@@ -327,6 +330,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
 
     def _epoch_end(self, epoch, logs):
         entry = {k: to_float(v) for k, v in logs.items()}
+        if self._tracked_n_val is None and "val_loss" in logs:
+            self._read_val_count()
         mark = (self._accumulator.mark_epoch((self.params or {}).get("steps"))
                 if self._deferrable() else None)
         if mark is not None:
@@ -344,6 +349,17 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
                 self._diagnose_and_notify(epoch, logs)
         if self._chief and self.backup_dir is not None:
             self._save()
+
+    def _read_val_count(self):
+        """Reads the validation set's size from Keras's loss tracker, once
+        per `fit`, when the tap does not count it in the test step
+        (`loss_tap.validation_counter`); 0 when it counted nothing (a
+        custom test step)."""
+        if self._accumulator is None or self._accumulator.counts_validation:
+            return
+        counter = loss_tap.validation_counter(self.model)
+        self._tracked_n_val = 0 if counter is None else int(round(float(
+            keras.ops.convert_to_numpy(counter.value))))
 
     def _deferrable(self):
         """Whether this epoch's batch statistics can wait for the next
@@ -403,7 +419,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         val = next((b.val_samples for b in reversed(read) if b.val_samples),
                    None)
         measured = self._measured(read[-1])
-        measured.update(n_val=val or before.get("n_val"),
+        measured.update(n_val=val or self._tracked_n_val or before.get(
+            "n_val"),
                         complete=bool(complete))
         return measured
 
@@ -487,7 +504,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
             "batch_size": batch_stats.batch_size,
             "n_train": batch_stats.samples,
             "steps_per_epoch": batch_stats.n_batches,
-            "n_val": batch_stats.val_samples or before.get("n_val"),
+            "n_val": (batch_stats.val_samples or self._tracked_n_val
+                      or before.get("n_val")),
             "complete": bool(batch_stats.complete
                              and before.get("complete", True)),
         }

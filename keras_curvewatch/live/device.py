@@ -114,7 +114,7 @@ def _split(state, capacity):
 _HOST_ATTRIBUTES = frozenset(
     {"_pending", "_initial", "_offset", "_soft", "trace_error",
      "fold_in_graph", "capacity", "extra", "_soft_epoch", "_val_known",
-     "_host_epochs", "_val_rate", "_last_length"})
+     "_host_epochs", "_val_rate", "_last_length", "counts_validation"})
 
 
 class BatchLossAccumulator(keras.metrics.Metric):
@@ -176,6 +176,11 @@ class BatchLossAccumulator(keras.metrics.Metric):
         self.fold_in_graph = True
         # The `LabelCounter` fed by the same tap, or None (not classifying).
         self.labels = None
+        # Whether the test step counts the validation samples into
+        # `VAL_SAMPLES` (`count_validation`); `install` turns it off where
+        # Keras's own loss tracker counts them (see
+        # `loss_tap.validation_counter`).
+        self.counts_validation = True
 
     def __setattr__(self, name, value):
         # Host bookkeeping set every epoch skips Keras's attribute tracking

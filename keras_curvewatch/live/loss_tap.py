@@ -94,6 +94,33 @@ def _global_batch(loss, batch_size):
     return total[0] / total[1], total[1]
 
 
+def validation_counter(model):
+    """The variable in which Keras counts the samples of each evaluation,
+    or None where it cannot stand in for the tap's own count.
+
+    Keras's loss tracker (a `Mean`) is reset before validation and adds
+    each test batch with its size (`shape[0]` of the first input, as the
+    tap measures it) as weight, on every backend: at the end of an epoch
+    that validated, its `count` is the validation set's size. Reading it
+    once per `fit` keeps the counter out of the test step (which a model
+    without label counts then leaves untapped): with the counter in it, a
+    1,000-epoch Dense fit at batch 32 on JAX took 2.2 % longer (median of
+    six paired rounds of fresh-process fits, the counter patched out in
+    one of each pair, 2026-12-02: the test step's extra compilation, and
+    a variable write at each validation batch). Under `tf.distribute` with several replicas
+    each adds its own batch, so the tap counts there.
+    """
+    tracker = getattr(model, "_loss_tracker", None)
+    count = getattr(tracker, "count", None)
+    if not isinstance(count, keras.Variable):
+        return None
+    if keras.backend.backend() == "tensorflow":
+        strategy = getattr(model, "distribute_strategy", None)
+        if getattr(strategy, "num_replicas_in_sync", 1) != 1:
+            return None
+    return count
+
+
 def installed_accumulator(model):
     """Returns the accumulator installed on `model`, or None."""
     return getattr(model.compute_loss, _MARKER, None)
@@ -159,13 +186,13 @@ def _tap_batch(accumulator, labels, model, loss, x, y, y_pred, training):
     elif training:
         accumulator.update_state(ops.reshape(global_loss, (1,)),
                                  ops.reshape(global_size, (1,)))
-    else:
+    elif accumulator.counts_validation:
         accumulator.count_validation(global_size)
     if labels is not None and _first_tensor(y) is not None:
         labels.add(_first_tensor(y), training)
 
 
-def install(model, capacity=None, steps=None):
+def install(model, capacity=None, steps=None, count_validation=None):
     """Taps `model.compute_loss` so that each training batch updates a
     `BatchLossAccumulator`.
 
@@ -181,6 +208,10 @@ def install(model, capacity=None, steps=None):
             `JAX_RING_SLOTS`).
         steps: int or None. Batches per epoch, if known (`params["steps"]`
             in a callback). Defaults to `None`.
+        count_validation: bool or None. Whether the test step counts the
+            validation samples (`VAL_SAMPLES`). Defaults to `None`: only
+            where Keras's loss tracker cannot (see `validation_counter`).
+            Ignored when the tap is installed already.
 
     Returns:
         The `BatchLossAccumulator`.
@@ -193,6 +224,9 @@ def install(model, capacity=None, steps=None):
     if capacity is None:
         capacity = _capacity_for(steps)
     accumulator = _new_accumulator(model, capacity)
+    accumulator.counts_validation = bool(
+        validation_counter(model) is None if count_validation is None
+        else count_validation)
     labels = accumulator.labels
     accumulator.fold_in_graph = not steps or steps > accumulator.capacity
     original = model.compute_loss
