@@ -314,40 +314,13 @@ def _comparable(report):
             {k: s.to_dict() for k, s in report.series.items()})
 
 
-def test_epochs_read_at_the_next_diagnosis_fill_in_every_row(monkeypatch):
+@pytest.mark.parametrize("capacity", [None, 32])
+def test_epochs_read_at_the_next_diagnosis_fill_in_every_row(monkeypatch,
+                                                            capacity):
     # With no budget, most epochs' batch statistics wait in the ring for
-    # the next diagnosis; at train end every row of the history is filled
-    # in, each from its own epoch's batch losses.
-    monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", 0.0)
-    reads = []
-    read_all = device.BatchLossAccumulator._read_all
-    monkeypatch.setattr(device.BatchLossAccumulator, "_read_all",
-                        lambda self: reads.append(1) or read_all(self))
-    x, y = tiny_regression.data(96)
-    model = tiny_regression.build_model(keras)
-    watch = kcw.CurveWatch(display=False, warn=lambda f: None)
-    model.fit(x, y, batch_size=8, epochs=30, validation_split=0.25,
-              verbose=0, callbacks=[watch])
-    assert watch._cadence.runs < 30
-    if keras.backend.backend() != "torch":  # torch's eager step folds
-        # Epochs after the first are marked on the host: one read per
-        # diagnosis or full ring, not one per epoch.
-        assert len(reads) <= 30 // 5
-    losses = np.reshape(watch.report.batch["batch_losses"], (30, 9))
-    history = watch.history
-    for key in ("loss_batch_std", "loss_batch_min", "loss_batch_max"):
-        assert len(history[key]) == 30 and np.isfinite(history[key]).all()
-    np.testing.assert_allclose(history["loss_batch_std"],
-                               losses.std(axis=1, ddof=1), rtol=1e-4)
-    np.testing.assert_allclose(history["loss_batch_min"], losses.min(axis=1),
-                               rtol=1e-5)
-    assert watch.report.context["n_val"] == 24
-
-
-def test_a_small_ring_is_read_before_it_wraps(monkeypatch):
-    # A ring of 32 slots holds about three 9-batch epochs: the epochs
-    # waiting are read whenever it nears full, between the diagnoses.
-    # Every row is still its own epoch's, and the report at train end is
+    # the next diagnosis, or until the ring nears full (32 slots hold about
+    # three 9-batch epochs); at train end every row of the history is
+    # filled in, each from its own epoch's batch losses, and the report is
     # still analyze()'s.
     monkeypatch.setattr(cadence, "DIAGNOSIS_BUDGET", 0.0)
     reads = []
@@ -356,29 +329,37 @@ def test_a_small_ring_is_read_before_it_wraps(monkeypatch):
                         lambda self: reads.append(1) or read_all(self))
     x, y = tiny_regression.data(96)
     model = tiny_regression.build_model(keras)
-    accumulator = loss_tap.install(model, capacity=32, steps=9)
+    if capacity:
+        loss_tap.install(model, capacity=capacity, steps=9)
     watch = kcw.CurveWatch(display=False, warn=lambda f: None)
-    history = model.fit(x, y, batch_size=8, epochs=30, validation_split=0.25,
-                        verbose=0, callbacks=[watch])
-    assert loss_tap.installed_accumulator(model) is accumulator
+    fitted = model.fit(x, y, batch_size=8, epochs=30, validation_split=0.25,
+                       verbose=0, callbacks=[watch])
+    assert watch._cadence.runs < 30
+    assert loss_tap.installed_accumulator(model).capacity == (
+        capacity or loss_tap._capacity_for(9))
     if keras.backend.backend() != "torch":  # torch's eager step folds
-        # More reads than diagnoses, fewer than epochs.
-        assert watch._cadence.runs < len(reads) < 30
+        # Epochs after the first are marked on the host: one read per
+        # diagnosis or full ring, not one per epoch.
+        if capacity:
+            assert watch._cadence.runs < len(reads) < 30
+        else:
+            assert len(reads) <= 30 // 5
     losses = np.reshape(watch.report.batch["batch_losses"], (30, 9))
-    rows = watch.history
+    history = watch.history
     for key in ("loss_batch_std", "loss_batch_min", "loss_batch_max"):
-        assert len(rows[key]) == 30 and np.isfinite(rows[key]).all()
-    np.testing.assert_allclose(rows["loss_batch_std"],
+        assert len(history[key]) == 30 and np.isfinite(history[key]).all()
+    np.testing.assert_allclose(history["loss_batch_std"],
                                losses.std(axis=1, ddof=1), rtol=1e-4)
-    np.testing.assert_allclose(rows["loss_batch_max"], losses.max(axis=1),
+    np.testing.assert_allclose(history["loss_batch_min"], losses.min(axis=1),
                                rtol=1e-5)
-    # Each epoch's batches are that epoch's: their weighted mean is the
-    # loss Keras logged for it (9 batches of 8 samples).
-    np.testing.assert_allclose(losses.mean(axis=1), history.history["loss"],
+    # Each epoch's batches are that epoch's: their mean is the loss Keras
+    # logged for it (9 batches of 8 samples).
+    np.testing.assert_allclose(losses.mean(axis=1), fitted.history["loss"],
                                rtol=1e-4)
+    assert watch.report.context["n_val"] == 24
     context = watch.report.context
     expected = kcw.analyze(
-        history.history, batch_losses=watch.report.batch["batch_losses"],
+        fitted.history, batch_losses=watch.report.batch["batch_losses"],
         batch_size=context["batch_size"], n_train=context["n_train"],
         n_val=context["n_val"], steps_per_epoch=context["steps_per_epoch"],
         model=model)

@@ -323,7 +323,8 @@ class BatchLossAccumulator(keras.metrics.Metric):
 
     def count_validation(self, batch_size):
         """Adds a test-step batch's size to `VAL_SAMPLES`; traced into the
-        test step, so `fit` measures the validation set's size."""
+        test step when `counts_validation`, so `fit` measures the
+        validation set's size."""
         state = self.buffer.value
         size = ops.cast(batch_size, "float32")
         self.buffer.assign(ops.slice_update(
