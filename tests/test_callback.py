@@ -112,6 +112,33 @@ def test_the_validation_size_is_measured_with_or_without_the_test_step(
     assert again.report.context["n_val"] == 7
 
 
+class _GuideTestStep(keras.Sequential):
+    # A test step written as Keras's guide does: the loss tracker gets the
+    # loss unweighted, so its count is the number of batches.
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        self._loss_tracker.update_state(loss)
+        return {"loss": self._loss_tracker.result()}
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax",
+                    reason="JAX's test_step is stateless: (state, data)")
+def test_a_test_step_of_the_models_own_is_counted_by_the_tap():
+    keras.utils.set_random_seed(0)
+    model = _GuideTestStep([keras.Input((6,)), keras.layers.Dense(1)],
+                           name="guide")
+    model.compile("adam", "mse")
+    assert loss_tap.validation_counter(model) is None
+    watch = CurveWatch()
+    _fit(model, watch, epochs=2)
+    assert loss_tap.installed_accumulator(model).counts_validation
+    # 10 samples in 3 batches of at most 4: the tracker's count says 3.
+    assert float(keras.ops.convert_to_numpy(model._loss_tracker.count)) == 3
+    assert watch.report.context["n_val"] == 10
+
+
 def test_batch_statistics_go_into_history_and_csv_logger(tmp_path):
     watch = CurveWatch(log_batch_stats=True)
     path = str(tmp_path / "log.csv")

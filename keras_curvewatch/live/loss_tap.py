@@ -98,18 +98,23 @@ def validation_counter(model):
     """The variable in which Keras counts the samples of each evaluation,
     or None where it cannot stand in for the tap's own count.
 
-    Keras's loss tracker (a `Mean`) is reset before validation and adds
-    each test batch with its size (`shape[0]` of the first input, as the
-    tap measures it) as weight, on every backend: at the end of an epoch
-    that validated, its `count` is the validation set's size. Reading it
-    once per `fit` keeps the counter out of the test step (which a model
-    without label counts then leaves untapped): with the counter in it, a
-    1,000-epoch Dense fit at batch 32 on JAX took 2.2 % longer (median of
-    six paired rounds of fresh-process fits, the counter patched out in
-    one of each pair, 2026-12-02: the test step's extra compilation, and
-    a variable write at each validation batch). Under `tf.distribute` with several replicas
-    each adds its own batch, so the tap counts there.
+    Keras's loss tracker (a `Mean`) is reset before validation, and the
+    backend trainers' `test_step` adds each batch to it with its size
+    (`shape[0]` of the first input, as the tap measures it) as weight: at
+    the end of an epoch that validated, its `count` is the validation
+    set's size. Reading it once per `fit` keeps the counter out of the
+    test step (which a model without label counts then leaves untapped):
+    with the counter in it, a 1,000-epoch Dense fit at batch 32 on JAX
+    took 2.2 % longer (median of six paired rounds of fresh-process fits,
+    the counter patched out in one of each pair, 2026-12-02: the test
+    step's extra compilation, and a variable write at each validation
+    batch). The tap counts where the tracker may not: under
+    `tf.distribute` with several replicas (each adds its own batch), and
+    with a `test_step` of the model's own (Keras's guide adds the loss
+    unweighted, counting batches).
     """
+    if not _keras_test_step(model):
+        return None
     tracker = getattr(model, "_loss_tracker", None)
     count = getattr(tracker, "count", None)
     if not isinstance(count, keras.Variable):
@@ -119,6 +124,14 @@ def validation_counter(model):
         if getattr(strategy, "num_replicas_in_sync", 1) != 1:
             return None
     return count
+
+
+def _keras_test_step(model):
+    """Whether `model.test_step` is the backend trainer's own."""
+    for cls in type(model).__mro__:
+        if "test_step" in vars(cls):
+            return cls.__module__.startswith("keras.src.backend.")
+    return False
 
 
 def installed_accumulator(model):
