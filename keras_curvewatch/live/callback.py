@@ -353,11 +353,12 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
     def _read_val_count(self):
         """Reads the validation set's size from Keras's loss tracker, once
         per `fit`, when the tap does not count it in the test step
-        (`loss_tap.validation_counter`); 0 when it counted nothing (a
-        custom test step)."""
-        if self._accumulator is None or self._accumulator.counts_validation:
-            return
-        counter = loss_tap.validation_counter(self.model)
+        (`loss_tap.validation_counter`); 0 when the tap counts it or
+        nothing is measured, so that later epochs skip the call."""
+        counter = None
+        if (self._accumulator is not None
+                and not self._accumulator.counts_validation):
+            counter = loss_tap.validation_counter(self.model)
         self._tracked_n_val = 0 if counter is None else int(round(float(
             keras.ops.convert_to_numpy(counter.value))))
 
