@@ -128,6 +128,29 @@ class DiagnosisSession:
         if batch_losses is not None:
             self._add_batch_losses(batch_losses)
 
+    def fill_epochs(self, rows, columns, batch_losses=None):
+        """Fills in what was measured for several epochs already added,
+        one column at a time, keeping what the logs hold already.
+
+        Args:
+            rows: list of int. The epochs' rows, in order.
+            columns: dict of str to list of float. `columns[key][j]` goes
+                to row `rows[j]` of `key`, where that cell is NaN (a value
+                logged by Keras is kept).
+            batch_losses: list or None. The epochs' per-batch losses
+                (`batch_losses[j]` for row `rows[j]`).
+        """
+        n = len(self.epochs)
+        for key, column in columns.items():
+            values = self.history.get(key)
+            if values is None:
+                values = self.history[key] = [math.nan] * n
+            for row, value in zip(rows, column):
+                if values[row] != values[row]:  # NaN: nothing logged there
+                    values[row] = value
+        for losses in batch_losses or ():
+            self._add_batch_losses(losses)
+
     def _add_batch_losses(self, batch_losses):
         losses = np.asarray(batch_losses, dtype="float64").tolist()
         self.epoch_batch_losses.append(losses)

@@ -93,11 +93,13 @@ class DiagnosisCadence:
         # (indices 2..folded), a lower bound of its smoothed minimum.
         self._median_min = math.inf
         self._folded = 1
+        self._head = None  # the bound from the first three values, once set
         self._start = None  # the smoothed start, once settled
         self._checked_end = -math.inf  # highest end a diagnosis checked
         self._ranges = {}  # curve name -> (min, max) of its finite values
         # (history keys, (loss, val_loss), the keys that are curves)
-        self._curves = (None, None, frozenset())
+        self._curves = (None, (None, None), frozenset())
+        self._history, self._n_keys = None, -1  # the history picked from
 
     def due(self, history, entry):
         """Records an epoch and says whether to diagnose now.
@@ -149,24 +151,34 @@ class DiagnosisCadence:
         or a training or validation loss whose previous value is a visible
         jump above both neighbours (a necessary condition of
         `loss_spike`). O(1) in the epochs so far."""
-        keys = tuple(history)
-        if self._curves[0] != keys:  # keys rarely change: pick once
-            curves = [k for k in keys if is_curve(k)]
-            loss, val_loss, _, _ = pick_curves(curves)
-            self._curves = (keys, (loss, val_loss), frozenset(curves))
+        # Keys are only ever added to a history: the same dict with as
+        # many keys has the same ones (picked once, not at every epoch).
+        if history is not self._history or len(history) != self._n_keys:
+            self._pick(history)
         loss, val_loss = self._curves[1]
-        curves = self._curves[2]
-        if _maybe_nonfinite(entry.values()) and any(
-                isinstance(v, float) and not math.isfinite(v)
-                for k, v in entry.items() if k in curves or (
-                    k not in history and is_curve(k))):
-            return True
+        if _maybe_nonfinite(entry.values()):
+            curves = self._curves[2]
+            if any(isinstance(v, float) and not math.isfinite(v)
+                   for k, v in entry.items() if k in curves or (
+                       k not in history and is_curve(k))):
+                return True
         if loss is None:
             return True  # No loss to watch cheaply: diagnose every epoch.
         values = history[loss]
-        spikes = [self._spike_before_last(name, history[name])
-                  for name in (loss, val_loss) if name is not None]
-        return self._diverging(values) or any(spikes)
+        # Both spike checks run: each keeps its curve's running range.
+        spike = self._spike_before_last(loss, values)
+        if val_loss is not None and self._spike_before_last(
+                val_loss, history[val_loss]):
+            spike = True
+        return self._diverging(values) or spike
+
+    def _pick(self, history):
+        """Picks the curves among the history's keys."""
+        keys = tuple(history)
+        curves = [k for k in keys if is_curve(k)]
+        loss, val_loss, _, _ = pick_curves(curves)
+        self._curves = (keys, (loss, val_loss), frozenset(curves))
+        self._history, self._n_keys = history, len(keys)
 
     def _spike_before_last(self, name, values):
         """A necessary condition of a one-epoch `loss_spike` at the epoch
@@ -257,16 +269,20 @@ class DiagnosisCadence:
         at least the lesser of its raw value and its neighbour (a median
         of three is at least the lesser of any two of them). The medians
         of full windows (indices 2..n-3) are settled and kept as a running
-        minimum; the ends are recomputed from their few values.
+        minimum; the head's bound is kept once set (the first values no longer change)
+        and the tail's is recomputed from its three values.
         """
         n = len(values)
         for i in range(max(self._folded + 1, 2), n - 2):
             self._median_min = min(self._median_min,
                                    sorted(values[i - 2:i + 3])[2])
             self._folded = i
-        edges = (values[0], sorted(values[:3])[1],
-                 sorted(values[-3:])[1], values[-1])
-        return min(self._median_min, *edges)
+        if self._head is None:  # the head's values no longer change
+            self._head = min(values[0], sorted(values[:3])[1])
+        a, b, c = values[-3:]
+        # The median of the last three is max(min(a, b), min(max(a, b), c)).
+        return min(self._median_min, self._head,
+                   max(min(a, b), min(max(a, b), c)), c)
 
 
 def _maybe_nonfinite(values):

@@ -8,7 +8,6 @@ engine as `analyze()`.
 """
 
 import logging
-import math
 import os
 import sys
 import warnings
@@ -389,21 +388,14 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         present = [(index, b) for (index, _), b in zip(marks, results)
                    if b is not None]
         measured = self._measured_many(results)
-        history = self._session.history
-        # Lists of Python floats, converted once for all the epochs.
+        # Lists of Python floats, converted once for all the epochs, and
+        # filled in a column at a time (epochs overwritten by the ring
+        # wrapping, or not counted, keep their NaN).
         columns = ({k: column.tolist() for k, column in rows_to_logs(
             np.stack([b.stats for _, b in present])).items()}
             if present else {})
-        position = {index: j for j, (index, _) in enumerate(present)}
-        for index, _ in marks:
-            j = position.get(index)
-            if j is None:  # overwritten (the ring wrapped), or not counted
-                self._session.fill_epoch(index, {})
-                continue
-            values = {k: column[j] for k, column in columns.items()
-                      # Never overwrite what Keras wrote.
-                      if k not in history or math.isnan(history[k][index])}
-            self._session.fill_epoch(index, values, present[j][1].losses)
+        self._session.fill_epochs([index for index, _ in present], columns,
+                                  [b.losses for _, b in present])
         self._session.measured = measured
 
     def _measured_many(self, results):
