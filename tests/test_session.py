@@ -154,6 +154,25 @@ def test_session_merges_every_source_into_one_finding_per_code():
     assert session.merge(report, [control]).codes == report.codes
 
 
+def test_fill_epochs_writes_only_empty_cells_of_the_given_rows():
+    session = DiagnosisSession()
+    for epoch in range(4):
+        logs = {"loss": 1.0 / (epoch + 1)}
+        if epoch == 2:
+            logs["batch_loss_std"] = 0.5  # logged: must be kept
+        session.add_epoch(epoch, logs)
+    session.fill_epochs([0, 2, 3], {"batch_loss_std": [0.1, 0.2, 0.3],
+                                    "batch_loss_cv": [1.0, 2.0, 3.0]},
+                        [[1.0, 2.0], [3.0], [4.0, 5.0]])
+    std, cv = session.history["batch_loss_std"], session.history[
+        "batch_loss_cv"]
+    assert std[0] == 0.1 and std[2] == 0.5 and std[3] == 0.3
+    assert np.isnan(std[1]) and np.isnan(cv[1])
+    assert cv[0] == 1.0 and cv[2] == 2.0 and cv[3] == 3.0
+    assert session.epoch_batch_losses == [[1.0, 2.0], [3.0], [4.0, 5.0]]
+    assert session.history["loss"] == [1.0, 0.5, 1.0 / 3, 0.25]
+
+
 def test_session_state_round_trips_with_warnings_and_cleared():
     session = DiagnosisSession()
     session.add_epoch(0, {"loss": 1.0}, batch_losses=[1.1, 0.9],

@@ -105,29 +105,6 @@ class DiagnosisSession:
         if batch_losses is not None:
             self._add_batch_losses(batch_losses)
 
-    def fill_epoch(self, index, logs, batch_losses=None, measured=None):
-        """Fills in what was measured for an epoch already added.
-
-        `CurveWatch` adds most epochs without their per-batch statistics
-        and reads those for all of them at once before a diagnosis; this
-        writes them where they belong. Epochs must be filled in order.
-
-        Args:
-            index: int. The epoch's row (0 for the first epoch added).
-            logs: dict of str to float. Values of that row to set.
-            batch_losses: list of float or None. Its per-batch losses.
-            measured: dict or None. As in `add_epoch`.
-        """
-        n = len(self.epochs)
-        for key, value in logs.items():
-            if key not in self.history:
-                self.history[key] = [math.nan] * n
-            self.history[key][index] = value
-        if measured is not None:
-            self.measured = dict(measured)
-        if batch_losses is not None:
-            self._add_batch_losses(batch_losses)
-
     def fill_epochs(self, rows, columns, batch_losses=None):
         """Fills in what was measured for several epochs already added,
         one column at a time, keeping what the logs hold already.
