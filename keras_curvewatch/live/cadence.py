@@ -269,8 +269,8 @@ class DiagnosisCadence:
         at least the lesser of its raw value and its neighbour (a median
         of three is at least the lesser of any two of them). The medians
         of full windows (indices 2..n-3) are settled and kept as a running
-        minimum; the head's bound is kept once set (the first values no longer change)
-        and the tail's is recomputed from its three values.
+        minimum; the head's bound is kept once set (the first values no
+        longer change) and the tail's is recomputed from its three values.
         """
         n = len(values)
         for i in range(max(self._folded + 1, 2), n - 2):
