@@ -97,8 +97,8 @@ class DiagnosisCadence:
         self._start = None  # the smoothed start, once settled
         self._checked_end = -math.inf  # highest end a diagnosis checked
         self._ranges = {}  # curve name -> (min, max) of its finite values
-        # (history keys, (loss, val_loss), the keys that are curves)
-        self._curves = (None, (None, None), frozenset())
+        # ((loss, val_loss), the keys that are curves) of the history
+        self._curves = ((None, None), frozenset())
         self._history, self._n_keys = None, -1  # the history picked from
 
     def due(self, history, entry):
@@ -155,9 +155,9 @@ class DiagnosisCadence:
         # many keys has the same ones (picked once, not at every epoch).
         if history is not self._history or len(history) != self._n_keys:
             self._pick(history)
-        loss, val_loss = self._curves[1]
+        loss, val_loss = self._curves[0]
         if _maybe_nonfinite(entry.values()):
-            curves = self._curves[2]
+            curves = self._curves[1]
             if any(isinstance(v, float) and not math.isfinite(v)
                    for k, v in entry.items() if k in curves or (
                        k not in history and is_curve(k))):
@@ -174,11 +174,10 @@ class DiagnosisCadence:
 
     def _pick(self, history):
         """Picks the curves among the history's keys."""
-        keys = tuple(history)
-        curves = [k for k in keys if is_curve(k)]
+        curves = [k for k in history if is_curve(k)]
         loss, val_loss, _, _ = pick_curves(curves)
-        self._curves = (keys, (loss, val_loss), frozenset(curves))
-        self._history, self._n_keys = history, len(keys)
+        self._curves = ((loss, val_loss), frozenset(curves))
+        self._history, self._n_keys = history, len(history)
 
     def _spike_before_last(self, name, values):
         """A necessary condition of a one-epoch `loss_spike` at the epoch
