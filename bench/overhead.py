@@ -23,7 +23,9 @@ up to 7 % with the fits run before it). It also prints the time spent
 inside CurveWatch's own hooks over the bare fit ('hooks %'): no bare fit
 is in it, so it stays steady where the machine's noise (whole fits of one
 configuration vary by 5-10 % from round to round, most of it in XLA's
-compilation) blurs the ratios.
+compilation) blurs the ratios. With `--long-tap`, each round also fits
+with the tap installed and none of CurveWatch's hooks, in its own process:
+what the tapped steps and their compilation add, apart from the hooks.
 
 Usage:
 
@@ -32,6 +34,9 @@ Usage:
     python3 bench/overhead.py --case long --epochs 300 --rounds 3
     taskset -c 1 env KERAS_BACKEND=jax python3 bench/overhead.py \
         --case long --epochs 1000 --rounds 4
+    taskset -c 1 env KERAS_BACKEND=tensorflow python3 bench/overhead.py \
+        --case long --epochs 200 --rounds 5 --long-models lstm \
+        --long-batches 4 --long-tap
 
 On a shared machine, pinning to one core (`taskset`) narrows the paired
 rounds' quartiles from about 10 % to about 3 %, and gives CurveWatch's
@@ -57,6 +62,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from keras_curvewatch.live import device  # noqa: E402
+from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
 MODES = ("none", "curvewatch", "naive")
@@ -178,6 +184,9 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
     end_timer = EpochEndTimer(timer)
     callbacks = [timer, *([watch] if mode == "curvewatch" else []),
                  end_timer]
+    if mode == "tap":  # The steps' share: the tap without the hooks.
+        loss_tap.install(model, steps=int(np.ceil(0.8 * len(x)
+                                                  / batch_size)))
     start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(x, y, callbacks=callbacks, batch_size=batch_size,
               epochs=epochs, verbose=0, validation_split=0.2)
@@ -272,9 +281,9 @@ def run_long_case(kind, batch_size, args):
                 else one_long_fit)
     if args.isolate == "none":
         one_long_fit(kind, batch_size, "curvewatch", 0, 2)  # Warm-up.
-    times = {"none": [], "curvewatch": []}
+    order = ("none", "curvewatch", *(("tap",) if args.long_tap else ()))
+    times = {mode: [] for mode in order}
     for round_index in range(args.rounds):
-        order = ("none", "curvewatch")
         for mode in order if round_index % 2 == 0 else order[::-1]:
             times[mode].append(fit_once(kind, batch_size, mode, round_index,
                                         args.epochs))
@@ -288,6 +297,14 @@ def run_long_case(kind, batch_size, args):
                   / np.asarray([t[name] for t in times["none"]]))
         q1, med, q3 = np.percentile(ratios, [25, 50, 75])
         result[name] = {"ratio": float(med), "q1": float(q1), "q3": float(q3)}
+    if args.long_tap:
+        result["tap"] = {}
+        for name in ("wall", "cpu", "epoch"):
+            ratios = (np.asarray([t[name] for t in times["tap"]])
+                      / np.asarray([t[name] for t in times["none"]]))
+            q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+            result["tap"][name] = {"ratio": float(med), "q1": float(q1),
+                                   "q3": float(q3)}
     # The first round's, as an example of the cadence.
     result["diagnosis_ms"] = times["curvewatch"][0]["diagnosis_ms"]
     result["first2_added_ms"] = 1e3 * float(np.median(
@@ -324,6 +341,11 @@ def print_long(args):
                   + f" {r['first2_added_ms']:10.0f}"
                   f" {100 * r['hooks_share']:7.2f} {r['diagnoses']:9d}",
                   flush=True)
+            if args.long_tap:
+                print("       tap alone (no hooks) over bare: " + ", ".join(
+                    f"{m} {r['tap'][m]['ratio']:.3f}x "
+                    f"[{r['tap'][m]['q1']:.3f}, {r['tap'][m]['q3']:.3f}]"
+                    for m in ("wall", "cpu", "epoch")), flush=True)
             print("       full diagnoses of the first round, (epochs, ms): "
                   + " ".join(f"({e}, {ms})" for e, ms in r["diagnosis_ms"]),
                   flush=True)
@@ -424,6 +446,9 @@ def main(argv=None):
                         help="long case: dense, lstm or dense,lstm")
     parser.add_argument("--long-batches", default="4,32",
                         help="long case: batch sizes")
+    parser.add_argument("--long-tap", action="store_true",
+                        help="long case: also fit with the tap installed "
+                        "and none of CurveWatch's hooks, in each round")
     parser.add_argument("--one-long-fit", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -437,7 +462,7 @@ def main(argv=None):
     long_args = argparse.Namespace(
         epochs=args.epochs or 1000, rounds=args.rounds or 3,
         isolate=args.isolate, long_models=args.long_models,
-        long_batches=args.long_batches)
+        long_batches=args.long_batches, long_tap=args.long_tap)
     if "short" in cases:
         args.epochs, args.rounds = args.epochs or 3, args.rounds or 10
         results["short"] = run_short(args)
