@@ -292,19 +292,9 @@ def run_long_case(kind, batch_size, args):
                   [t["wall"] for t in times["none"]])),
               "diagnoses": int(np.median(
                   [t["diagnoses"] for t in times["curvewatch"]]))}
-    for name in ("wall", "cpu", "epoch"):
-        ratios = (np.asarray([t[name] for t in times["curvewatch"]])
-                  / np.asarray([t[name] for t in times["none"]]))
-        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
-        result[name] = {"ratio": float(med), "q1": float(q1), "q3": float(q3)}
+    result.update(_paired_ratios(times, "curvewatch"))
     if args.long_tap:
-        result["tap"] = {}
-        for name in ("wall", "cpu", "epoch"):
-            ratios = (np.asarray([t[name] for t in times["tap"]])
-                      / np.asarray([t[name] for t in times["none"]]))
-            q1, med, q3 = np.percentile(ratios, [25, 50, 75])
-            result["tap"][name] = {"ratio": float(med), "q1": float(q1),
-                                   "q3": float(q3)}
+        result["tap"] = _paired_ratios(times, "tap")
     # The first round's, as an example of the cadence.
     result["diagnosis_ms"] = times["curvewatch"][0]["diagnosis_ms"]
     result["first2_added_ms"] = 1e3 * float(np.median(
@@ -314,6 +304,18 @@ def run_long_case(kind, batch_size, args):
     result["hooks_share"] = float(np.median(
         np.divide([t["hooks"] for t in times["curvewatch"]],
                   [t["wall"] for t in times["none"]])))
+    return result
+
+
+def _paired_ratios(times, mode):
+    """Median [quartiles] over paired rounds of `mode`'s wall, CPU and
+    steady-epoch times over the bare fit's."""
+    result = {}
+    for name in ("wall", "cpu", "epoch"):
+        ratios = (np.asarray([t[name] for t in times[mode]])
+                  / np.asarray([t[name] for t in times["none"]]))
+        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+        result[name] = {"ratio": float(med), "q1": float(q1), "q3": float(q3)}
     return result
 
 
