@@ -250,6 +250,41 @@ def test_a_loss_that_climbs_above_its_start_alarms_at_once():
     assert first <= above
 
 
+def _floor_bounce(n, rng):
+    """A regression's loss: a fall from 2.7 to a floor near zero that
+    bounces by up to 10x there, reaching new highs now and then."""
+    t = np.arange(n)
+    return (2.7 * np.exp(-t / 3.0)
+            + rng.uniform(1e-5, 1e-4) * rng.lognormal(0.0, 1.0, n))
+
+
+def test_a_loss_bouncing_at_its_floor_skips_the_rules_own_test(
+        monkeypatch):
+    # The bounces at the floor are 10x the minimum (critical if they were
+    # a climb) but a flat line on the plot: the running range rules them
+    # out without calling the rule's own test, which says no every time.
+    rng = np.random.default_rng(5)
+    values = list(_floor_bounce(400, rng))
+    calls = []
+    check = training.critical_divergence
+    monkeypatch.setattr(cadence, "critical_divergence",
+                        lambda v: calls.append(len(v)) or check(v))
+    watch = DiagnosisCadence(budget=0.0)
+    for n in range(1, len(values) + 1):
+        history, entry = _feed(watch, {"loss": values}, n)
+        assert not watch.due(history, entry) or n == 1
+        if n == 1:
+            with watch.timed():
+                pass
+    assert calls == []
+    # Without the range, the same curve calls it at several new highs.
+    blind = DiagnosisCadence()
+    assert not any(blind._diverging(values[:n])
+                   for n in range(1, len(values) + 1))
+    assert len(calls) >= 3
+    assert not any(check(values[:n]) for n in calls)
+
+
 def _synthetic_runs():
     """Curves that diverge, spike or stay healthy, as in
     bench/detection.py."""
@@ -267,6 +302,16 @@ def _synthetic_runs():
                 loss[epoch] *= rng.uniform(1.6, 4.0)
         val = loss * 1.1 * np.exp(rng.normal(0, 0.03, n))
         runs.append({"loss": loss, "val_loss": val})
+    for i in range(4):
+        # At a floor near zero, bouncing; two of them then climb to 30x
+        # the floor and 3 % of the plot (critical: 10x the minimum).
+        n = int(rng.integers(40, 70))
+        loss = _floor_bounce(n, rng)
+        if i % 2 == 0:
+            onset = int(n * 0.7)
+            loss[onset:] += np.linspace(0.0, 0.08, n - onset)
+        runs.append({"loss": loss,
+                     "val_loss": loss * np.exp(rng.normal(0, 0.03, n))})
     return runs
 
 
