@@ -344,6 +344,30 @@ def test_alarm_fires_whenever_a_critical_divergence_or_new_spike_is_found():
     assert checked["diverging"] > 0 and checked["spike"] > 0
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(1e-6, 1e3), min_size=8, max_size=50),
+       st.floats(1e-6, 1.0))
+def test_alarm_fires_when_a_critical_divergence_appears_on_any_curve(
+        values, scale):
+    # Random curves (scaled, so that some bounce far below their range)
+    # fed epoch by epoch: whenever the rule's own test turns critical, the
+    # cheap checks (with their running range) call for a diagnosis.
+    values = [v * scale for v in values]
+    watch = DiagnosisCadence(budget=0.0)
+    before = False
+    for n in range(1, len(values) + 1):
+        history, entry = _feed(watch, {"loss": values}, n)
+        alarm = watch.due(history, entry)
+        if n == 1:
+            with watch.timed():
+                pass
+            continue
+        critical = training.critical_divergence(values[:n])
+        if critical and not before:
+            assert alarm, (n, values[:n])
+        before = critical
+
+
 def _one_epoch_spike_at(values, index):
     """Whether `loss_spike`'s rule counts a one-epoch jump at `index`."""
     from keras_curvewatch.engine.rules import shape
