@@ -351,9 +351,11 @@ def test_alarm_fires_when_a_critical_divergence_appears_on_any_curve(
         values, scale):
     # Random curves (scaled, so that some bounce far below their range)
     # fed epoch by epoch: whenever the rule's own test turns critical, the
-    # cheap checks (with their running range) call for a diagnosis.
+    # cheap checks (with their running range) call for a diagnosis, while
+    # the re-checks below a checked high are within their budget (here
+    # unlimited; see test_rechecks_below_a_checked_high_keep_to_budget).
     values = [v * scale for v in values]
-    watch = DiagnosisCadence(budget=0.0)
+    watch = DiagnosisCadence(budget=0.0, recheck_budget=math.inf)
     before = False
     for n in range(1, len(values) + 1):
         history, entry = _feed(watch, {"loss": values}, n)
@@ -366,6 +368,34 @@ def test_alarm_fires_when_a_critical_divergence_appears_on_any_curve(
         if critical and not before:
             assert alarm, (n, values[:n])
         before = critical
+
+
+def test_rechecks_below_a_checked_high_keep_to_budget(monkeypatch):
+    # A loss at a floor near zero that bounces visibly (10x and more, a
+    # few % of the plot) meets the bounds at most epochs of each bounce.
+    # With no re-check budget only new smoothed highs are checked; with
+    # an unlimited one, every epoch that meets the bounds.
+    rng = np.random.default_rng(3)
+    t = np.arange(300)
+    values = list(np.exp(-t / 5.0) + 1e-3 * rng.lognormal(0.0, 2.0, 300))
+    calls = []
+    check = training.critical_divergence
+    monkeypatch.setattr(cadence, "critical_divergence",
+                        lambda v: calls.append(len(v)) or check(v))
+    counts = {}
+    for recheck in (0.0, math.inf):
+        calls.clear()
+        watch = DiagnosisCadence(budget=0.0, recheck_budget=recheck)
+        for n in range(1, len(values) + 1):
+            watch.due(*_feed(watch, {"loss": values}, n))
+            if n == 1:
+                with watch.timed():
+                    pass
+        counts[recheck] = list(calls)
+    ends = [stats.robust_smooth(values[:n])[-1] for n in counts[0.0]]
+    assert ends == sorted(set(ends)) and len(ends) >= 2
+    assert len(counts[math.inf]) > 2 * len(counts[0.0])
+    assert watch.check_spent > 0.0
 
 
 def _one_epoch_spike_at(values, index):

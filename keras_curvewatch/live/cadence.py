@@ -10,8 +10,10 @@ findings are still raised in the epoch they appear. A slower climb, a
 warning, waits for the budget's next full diagnosis. A possible critical
 divergence (an O(1) bound) is confirmed by the rule's own test on the
 training loss alone (`critical_divergence`, a tenth of a full diagnosis)
-before the full one runs. The report at train end is always a full
-diagnosis, so it equals `analyze()` on the same history.
+before the full one runs; at an end no higher than one already checked,
+only while those checks stay within `RECHECK_BUDGET` of the training time.
+The report at train end is always a full diagnosis, so it equals
+`analyze()` on the same history.
 
 Imports no keras: the checks work on the host-side history lists.
 """
@@ -60,6 +62,18 @@ FIXED_COST_EPOCHS = 400
 # Its time is still charged to the budget.
 RECENT_COSTS = 3
 
+# A possible critical divergence whose smoothed end is no higher than one
+# already checked is checked again only while the checks have taken less
+# than this share of the training time, the full diagnoses' share
+# (DIAGNOSIS_BUDGET): the rule's answer can turn with the same end (its
+# trend test gains power with each epoch of a climb that followed a
+# higher spike: 1, 14, 14, 1, 2, 26, 2, 20 was not critical at the 26
+# and is at the 20), and a loss that bounces visibly at its floor meets
+# the bounds at most epochs of each bounce (a check costs about 1 ms at
+# 350 epochs). Past it, only a new high is checked until the budget has
+# room again; the next full diagnosis sees the rest.
+RECHECK_BUDGET = DIAGNOSIS_BUDGET
+
 # The last smoothed value of `robust_smooth` depends on the last 6 raw
 # values only (running medians of 5 then 3, Tukey's end-point rule); 8
 # gives a margin. See `_smoothed_end`.
@@ -75,10 +89,15 @@ class DiagnosisCadence:
     Args:
         budget: float or None. Share of the training time the full
             diagnosis may take. Defaults to `None`: `DIAGNOSIS_BUDGET`.
+        recheck_budget: float or None. Share of the training time the
+            re-checks of a possible critical divergence below a checked
+            high may take. Defaults to `None`: `RECHECK_BUDGET`.
     """
 
-    def __init__(self, budget=None):
+    def __init__(self, budget=None, recheck_budget=None):
         self.budget = float(DIAGNOSIS_BUDGET if budget is None else budget)
+        self.recheck_budget = float(
+            RECHECK_BUDGET if recheck_budget is None else recheck_budget)
         self.start()
 
     def start(self):
@@ -98,6 +117,7 @@ class DiagnosisCadence:
         self._head = None  # the bound from the first three values, once set
         self._start = None  # the smoothed start, once settled
         self._checked_end = -math.inf  # highest end a diagnosis checked
+        self.check_spent = 0.0  # seconds in `critical_divergence`
         self._ranges = {}  # curve name -> (min, max) of its finite values
         # ((loss, val_loss), the keys that are curves) of the history
         self._curves = ((None, None), frozenset())
@@ -119,7 +139,8 @@ class DiagnosisCadence:
         self.behind = True
         if self.runs == 0 or self.alarm(history, entry):
             return True
-        training = time.perf_counter() - self._begin - self.spent
+        training = (time.perf_counter() - self._begin - self.spent
+                    - self.check_spent)
         return self.spent + self.predicted_cost() < self.budget * training
 
     def predicted_cost(self, epochs=None):
@@ -262,16 +283,26 @@ class DiagnosisCadence:
         if not (end > start or end >= EXPLODED_RATIO * floor):
             return False
         # A loss that bounces by 10x at its floor (Adam near a zero loss)
-        # meets the bounds at most epochs without diverging: after a full
-        # diagnosis for one end, only a higher smoothed end calls for
-        # another (a divergence climbs to new highs).
-        if end <= self._checked_end:
+        # meets the bounds at most epochs of a bounce without diverging: an
+        # end no higher than one checked already is checked again only
+        # within `recheck_budget` (see RECHECK_BUDGET).
+        if end <= self._checked_end and not self._recheck_affordable():
             return False
-        self._checked_end = end
-        # The bounds hold at most epochs of a loss that bounces at a floor
-        # near zero: the rule's own test on the loss alone (about 1 ms on
-        # 1,000 epochs, a tenth of a full diagnosis) decides.
-        return critical_divergence(values)
+        self._checked_end = max(self._checked_end, end)
+        # The rule's own test on the loss alone (about 1 ms on 1,000
+        # epochs, a tenth of a full diagnosis) decides.
+        begin = time.perf_counter()
+        try:
+            return critical_divergence(values)
+        finally:
+            self.check_spent += time.perf_counter() - begin
+
+    def _recheck_affordable(self):
+        """Whether the checks so far took less than `recheck_budget` of
+        the training time."""
+        training = (time.perf_counter() - self._begin - self.spent
+                    - self.check_spent)
+        return self.check_spent < self.recheck_budget * training
 
     def _smoothed_floor(self, values):
         """A lower bound of `min(robust_smooth(values))`, amortised O(1).
