@@ -65,10 +65,10 @@ RECENT_COSTS = 3
 # A possible critical divergence whose smoothed end is no higher than one
 # already checked is checked again only while the checks have taken less
 # than this share of the training time, the full diagnoses' share
-# (DIAGNOSIS_BUDGET): the rule's answer can turn with the same end (its
+# (DIAGNOSIS_BUDGET): the rule's answer can turn at a lower end (its
 # trend test gains power with each epoch of a climb that followed a
-# higher spike: 1, 14, 14, 1, 2, 26, 2, 20 was not critical at the 26
-# and is at the 20), and a loss that bounces visibly at its floor meets
+# higher spike: 1, 1, 1, 14, 14, 1, 2, 26, 2, 20 was not critical at the
+# 26 and is at the 20), and a loss that bounces visibly at its floor meets
 # the bounds at most epochs of each bounce (a check costs about 1 ms at
 # 350 epochs). Past it, only a new high is checked until the budget has
 # room again; the next full diagnosis sees the rest.
