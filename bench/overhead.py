@@ -70,6 +70,7 @@ MODES = ("none", "curvewatch", "naive")
 # counts).
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
 LONG_SAMPLES = 98
+LONG_VALIDATION_SPLIT = 0.2
 
 
 class NaiveLossReader(keras.callbacks.Callback):
@@ -185,11 +186,14 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
     callbacks = [timer, *([watch] if mode == "curvewatch" else []),
                  end_timer]
     if mode == "tap":  # The steps' share: the tap without the hooks.
-        loss_tap.install(model, steps=int(np.ceil(0.8 * len(x)
-                                                  / batch_size)))
+        # `fit`'s steps per epoch (Keras trains on the first
+        # floor(n * (1 - split)) samples), as CurveWatch reads them.
+        n_train = int(np.floor(len(x) * (1.0 - LONG_VALIDATION_SPLIT)))
+        loss_tap.install(model, steps=int(np.ceil(n_train / batch_size)))
     start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(x, y, callbacks=callbacks, batch_size=batch_size,
-              epochs=epochs, verbose=0, validation_split=0.2)
+              epochs=epochs, verbose=0,
+              validation_split=LONG_VALIDATION_SPLIT)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     epochs_s = np.add(timer.seconds, end_timer.seconds)
@@ -322,7 +326,8 @@ def _paired_ratios(times, mode):
 def print_long(args):
     backend = keras.backend.backend()
     print(f"backend={backend} device={_device_name(backend)} "
-          f"long case: {LONG_SAMPLES} samples, validation_split=0.2, "
+          f"long case: {LONG_SAMPLES} samples, "
+          f"validation_split={LONG_VALIDATION_SPLIT}, "
           f"epochs={args.epochs}, rounds={args.rounds}, "
           f"isolate={args.isolate}")
     print(f"{'model':6} {'batch':>5} {'bare fit s':>10} "

@@ -31,6 +31,29 @@ def _feed(watch, curves, n):
     return history, entry
 
 
+def _epochs(watch, curves):
+    """Feeds `curves` to `watch` epoch by epoch, with the first epoch's
+    diagnosis run (timed) as CurveWatch runs it; yields `(n, history,
+    alarm)` after each epoch `n`, `alarm` being what `due` said."""
+    for n in range(1, len(next(iter(curves.values()))) + 1):
+        history, entry = _feed(watch, curves, n)
+        alarm = watch.due(history, entry)
+        if n == 1:
+            with watch.timed():
+                pass
+        yield n, history, alarm
+
+
+def _count_checks(monkeypatch):
+    """Makes the cadence's calls of `critical_divergence` append the
+    length of the curve checked to the returned list."""
+    calls = []
+    check = training.critical_divergence
+    monkeypatch.setattr(cadence, "critical_divergence",
+                        lambda v: calls.append(len(v)) or check(v))
+    return calls
+
+
 def test_first_epoch_and_alarms_are_due_even_with_no_budget():
     watch = DiagnosisCadence(budget=0.0)
     curves = {"loss": [1.0, 0.8, 0.7, 0.65, 0.6, 0.58, float("nan")]}
@@ -265,24 +288,17 @@ def test_a_loss_bouncing_at_its_floor_skips_the_rules_own_test(
     # out without calling the rule's own test, which says no every time.
     rng = np.random.default_rng(5)
     values = list(_floor_bounce(400, rng))
-    calls = []
-    check = training.critical_divergence
-    monkeypatch.setattr(cadence, "critical_divergence",
-                        lambda v: calls.append(len(v)) or check(v))
+    calls = _count_checks(monkeypatch)
     watch = DiagnosisCadence(budget=0.0)
-    for n in range(1, len(values) + 1):
-        history, entry = _feed(watch, {"loss": values}, n)
-        assert not watch.due(history, entry) or n == 1
-        if n == 1:
-            with watch.timed():
-                pass
+    for n, _, alarm in _epochs(watch, {"loss": values}):
+        assert not alarm or n == 1
     assert calls == []
     # Without the range, the same curve calls it at several new highs.
     blind = DiagnosisCadence()
     assert not any(blind._diverging(values[:n])
                    for n in range(1, len(values) + 1))
     assert len(calls) >= 3
-    assert not any(check(values[:n]) for n in calls)
+    assert not any(training.critical_divergence(values[:n]) for n in calls)
 
 
 def _synthetic_runs():
@@ -321,14 +337,8 @@ def test_alarm_fires_whenever_a_critical_divergence_or_new_spike_is_found():
     checked = {"diverging": 0, "spike": 0}
     for curves in _synthetic_runs():
         watch = DiagnosisCadence(budget=0.0)
-        n_epochs = len(curves["loss"])
         before = False
-        for n in range(1, n_epochs + 1):
-            history, entry = _feed(watch, curves, n)
-            alarm = watch.due(history, entry)
-            if n == 1:
-                with watch.timed():
-                    pass
+        for n, history, alarm in _epochs(watch, curves):
             report = kcw.analyze(history)
             critical = any(f.code == "diverging" and f.severity == "critical"
                            for f in report.findings)
@@ -357,12 +367,8 @@ def test_alarm_fires_when_a_critical_divergence_appears_on_any_curve(
     values = [v * scale for v in values]
     watch = DiagnosisCadence(budget=0.0, recheck_budget=math.inf)
     before = False
-    for n in range(1, len(values) + 1):
-        history, entry = _feed(watch, {"loss": values}, n)
-        alarm = watch.due(history, entry)
+    for n, _, alarm in _epochs(watch, {"loss": values}):
         if n == 1:
-            with watch.timed():
-                pass
             continue
         critical = training.critical_divergence(values[:n])
         if critical and not before:
@@ -378,19 +384,13 @@ def test_rechecks_below_a_checked_high_keep_to_budget(monkeypatch):
     rng = np.random.default_rng(3)
     t = np.arange(300)
     values = list(np.exp(-t / 5.0) + 1e-3 * rng.lognormal(0.0, 2.0, 300))
-    calls = []
-    check = training.critical_divergence
-    monkeypatch.setattr(cadence, "critical_divergence",
-                        lambda v: calls.append(len(v)) or check(v))
+    calls = _count_checks(monkeypatch)
     counts = {}
     for recheck in (0.0, math.inf):
         calls.clear()
         watch = DiagnosisCadence(budget=0.0, recheck_budget=recheck)
-        for n in range(1, len(values) + 1):
-            watch.due(*_feed(watch, {"loss": values}, n))
-            if n == 1:
-                with watch.timed():
-                    pass
+        for _ in _epochs(watch, {"loss": values}):
+            pass
         counts[recheck] = list(calls)
     ends = [stats.robust_smooth(values[:n])[-1] for n in counts[0.0]]
     assert ends == sorted(set(ends)) and len(ends) >= 2

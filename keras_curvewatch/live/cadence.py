@@ -139,9 +139,8 @@ class DiagnosisCadence:
         self.behind = True
         if self.runs == 0 or self.alarm(history, entry):
             return True
-        training = (time.perf_counter() - self._begin - self.spent
-                    - self.check_spent)
-        return self.spent + self.predicted_cost() < self.budget * training
+        return (self.spent + self.predicted_cost()
+                < self.budget * self._training_time())
 
     def predicted_cost(self, epochs=None):
         """Seconds a full diagnosis of `epochs` epochs (default: those
@@ -300,9 +299,13 @@ class DiagnosisCadence:
     def _recheck_affordable(self):
         """Whether the checks so far took less than `recheck_budget` of
         the training time."""
-        training = (time.perf_counter() - self._begin - self.spent
-                    - self.check_spent)
-        return self.check_spent < self.recheck_budget * training
+        return self.check_spent < self.recheck_budget * self._training_time()
+
+    def _training_time(self):
+        """Seconds since `start()`, less those spent in full diagnoses
+        and in `critical_divergence`."""
+        return (time.perf_counter() - self._begin - self.spent
+                - self.check_spent)
 
     def _smoothed_floor(self, values):
         """A lower bound of `min(robust_smooth(values))`, amortised O(1).
