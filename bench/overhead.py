@@ -19,7 +19,12 @@ rounds (a fresh model each, the order alternating), and prints the median
 ratio with its quartiles. Each fit runs in a fresh Python process, the
 first fit there, as a user's `fit` runs (`--isolate none` runs them all in
 this process after a warm-up fit; there the bare fit was seen to move by
-up to 7 % with the fits run before it). It also prints the time spent
+up to 7 % with the fits run before it; `--isolate concurrent` runs the
+bare and the watched fit of each round at the same time, each in a fresh
+process pinned to its own core, the cores swapped every round, so that
+the machine's drift and its other tenants hit both fits of a pair alike:
+on the shared 2-core machine the paired ratios' spread narrowed, from a
+standard deviation of 9-12 % to about 7 %). It also prints the time spent
 inside CurveWatch's own hooks over the bare fit ('hooks %'): no bare fit
 is in it, so it stays steady where the machine's noise (whole fits of one
 configuration vary by 5-10 % from round to round, most of it in XLA's
@@ -37,6 +42,8 @@ Usage:
     taskset -c 1 env KERAS_BACKEND=tensorflow python3 bench/overhead.py \
         --case long --epochs 200 --rounds 5 --long-models lstm \
         --long-batches 4 --long-tap
+    KERAS_BACKEND=jax python3 bench/overhead.py --case long \
+        --isolate concurrent --rounds 24
 
 On a shared machine, pinning to one core (`taskset`) narrows the paired
 rounds' quartiles from about 10 % to about 3 %, and gives CurveWatch's
@@ -55,6 +62,11 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A child fit of `--isolate concurrent` is pinned to its core here, before
+# numpy and the backend start their threads.
+_CORE_VARIABLE = "CURVEWATCH_BENCH_CORE"
+if os.environ.get(_CORE_VARIABLE):
+    os.sched_setaffinity(0, {int(os.environ[_CORE_VARIABLE])})
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
@@ -247,15 +259,51 @@ def _time_hooks(watch):
     return spent
 
 
+def _fit_command(kind, batch_size, mode, seed, epochs):
+    return [sys.executable, os.path.abspath(__file__), "--one-long-fit",
+            f"{kind},{batch_size},{mode},{seed},{epochs}"]
+
+
 def _fit_in_subprocess(kind, batch_size, mode, seed, epochs):
     """Runs `one_long_fit` in a fresh Python process (see --isolate)."""
     import subprocess
 
-    command = [sys.executable, os.path.abspath(__file__), "--one-long-fit",
-               f"{kind},{batch_size},{mode},{seed},{epochs}"]
-    out = subprocess.run(command, check=True, capture_output=True,
-                         text=True, env=dict(os.environ))
+    out = subprocess.run(_fit_command(kind, batch_size, mode, seed, epochs),
+                         check=True, capture_output=True, text=True,
+                         env=dict(os.environ))
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _concurrent_cores():
+    """The two cores `--isolate concurrent` pins its fits to."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit(
+            "bench/overhead.py: --isolate concurrent needs two cores in this "
+            f"process's affinity; found {len(cores)} ({cores}).")
+    return cores[:2]
+
+
+def _fits_at_once(kind, batch_size, modes, seed, epochs, cores):
+    """Runs one fit of each of `modes` at the same time, each in a fresh
+    Python process pinned to its own core (`cores[i]` for `modes[i]`);
+    returns their times in the order of `modes`."""
+    import subprocess
+
+    children = []
+    for mode, core in zip(modes, cores):
+        children.append(subprocess.Popen(
+            _fit_command(kind, batch_size, mode, seed, epochs),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, **{_CORE_VARIABLE: str(core)})))
+    results = []
+    for mode, child in zip(modes, children):
+        out, err = child.communicate()
+        if child.returncode != 0:
+            raise SystemExit(f"bench/overhead.py: the {mode} fit failed "
+                             f"(exit {child.returncode}):\n{err[-2000:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 def _compile_package():
@@ -278,16 +326,32 @@ def run_long_case(kind, batch_size, args):
     With `args.isolate == "process"` every fit runs in a fresh process,
     first in it, so both modes pay their own tracing and compiling as a
     user's single `fit` does, and no fit inherits another's caches or
-    heap. With "none" they all run in this process (faster, but the bare
-    fit's time was seen to move by up to 7 % with the fits run before it).
+    heap. With "concurrent", the two fits of a round (bare and
+    CurveWatch) run so at the same time, each pinned to one of two cores,
+    the cores swapped every round (the tap-only fit, if any, runs after
+    them on its own). With "none" they all run in this process (faster,
+    but the bare fit's time was seen to move by up to 7 % with the fits
+    run before it).
     """
-    fit_once = (_fit_in_subprocess if args.isolate == "process"
-                else one_long_fit)
+    fit_once = (one_long_fit if args.isolate == "none"
+                else _fit_in_subprocess)
     if args.isolate == "none":
         one_long_fit(kind, batch_size, "curvewatch", 0, 2)  # Warm-up.
     order = ("none", "curvewatch", *(("tap",) if args.long_tap else ()))
     times = {mode: [] for mode in order}
+    cores = _concurrent_cores() if args.isolate == "concurrent" else None
     for round_index in range(args.rounds):
+        if cores is not None:
+            # The pair at the same time, the cores swapped every round.
+            pair = order[:2] if round_index % 2 == 0 else order[1::-1]
+            for mode, t in zip(pair, _fits_at_once(
+                    kind, batch_size, pair, round_index, args.epochs,
+                    cores)):
+                times[mode].append(t)
+            if args.long_tap:
+                times["tap"].append(_fit_in_subprocess(
+                    kind, batch_size, "tap", round_index, args.epochs))
+            continue
         for mode in order if round_index % 2 == 0 else order[::-1]:
             times[mode].append(fit_once(kind, batch_size, mode, round_index,
                                         args.epochs))
@@ -334,7 +398,7 @@ def print_long(args):
           f"{'CurveWatch wall':>22} {'CurveWatch cpu':>22} "
           f"{'CurveWatch epoch':>22} {'first2 +ms':>10} {'hooks %':>7} "
           f"{'diagnoses':>9}")
-    if args.isolate == "process":
+    if args.isolate != "none":
         _compile_package()  # once, before the first child process
     results = []
     for kind in args.long_models.split(","):
@@ -446,9 +510,11 @@ def main(argv=None):
     parser.add_argument("--case", default="short,long",
                         help="short, long or short,long")
     parser.add_argument("--isolate", default="process",
-                        choices=("process", "none"),
+                        choices=("process", "concurrent", "none"),
                         help="long case: each fit in a fresh process "
-                        "(default), or all in this one")
+                        "(default), the bare and the watched fit of each "
+                        "round in fresh processes at the same time on two "
+                        "cores (concurrent), or all in this one (none)")
     parser.add_argument("--long-models", default="dense,lstm",
                         help="long case: dense, lstm or dense,lstm")
     parser.add_argument("--long-batches", default="4,32",
