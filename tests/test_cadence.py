@@ -440,7 +440,10 @@ def test_epochs_read_at_the_next_diagnosis_fill_in_every_row(monkeypatch,
         # Epochs after the first are marked on the host: one read per
         # diagnosis or full ring, not one per epoch.
         if capacity:
-            assert watch._cadence.runs < len(reads) < 30
+            # The epoch that finds the ring full is read with the epochs
+            # waiting (one transfer for three 9-batch epochs), not apart.
+            assert watch._cadence.runs < len(reads) <= (
+                watch._cadence.runs + 30 // 3 + 2)
         else:
             assert len(reads) <= 30 // 5
     losses = np.reshape(watch.report.batch["batch_losses"], (30, 9))
