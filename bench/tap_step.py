@@ -17,11 +17,20 @@ It prints the median steady epoch (after the first two) of each and its
 median paired ratio to bare, with the quartiles. The first round warms
 up (compiles) and is left out.
 
+With `--step-loop N`, no `fit` runs after a one-epoch warm-up: the three
+models' jitted train steps (JAX only) run one epoch of the training
+batches each, in turn, N times, with the state taken from and synced
+back to the variables once per epoch as `fit` does, and each epoch is
+paired with the bare model's: what the tap and the extra variable add to
+the steps alone, without validation, callbacks or Keras's epoch loop.
+
 Usage:
 
     taskset -c 1 env KERAS_BACKEND=jax python3 bench/tap_step.py
     KERAS_BACKEND=tensorflow python3 bench/tap_step.py --batch-size 32 \\
         --epochs 60 --rounds 8
+    taskset -c 1 env KERAS_BACKEND=jax python3 bench/tap_step.py \\
+        --models dense --batch-size 4 --step-loop 2000
 
 Measured on 2026-12-02 (one pinned core of the 2-core machine): see
 README.md, "Long small-data runs".
@@ -30,6 +39,7 @@ README.md, "Long small-data runs".
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,6 +117,62 @@ def measure(kind, batch_size, epochs, rounds):
     return out
 
 
+def step_loop(kind, batch_size, epochs):
+    """Median epoch of the jitted train steps alone per mode (JAX), the
+    modes interleaved epoch by epoch, and the median paired ratio and
+    difference to bare."""
+    import jax
+    from keras.src.backend.jax.trainer import JAXEpochIterator
+
+    x, y = data_long(kind)
+    n_train = int(np.floor(0.8 * len(x)))
+    x, y = x[:n_train], y[:n_train]
+    steps = int(np.ceil(n_train / batch_size))
+    models = {}
+    for mode in MODES:
+        model = _model(kind, mode, steps)
+        if mode == "tap":
+            loss_tap.install(model, steps=steps)
+        # Builds the optimizer and compiles the step.
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        models[mode] = model
+    batches = JAXEpochIterator(x=x, y=y, batch_size=batch_size,
+                               shuffle=True, steps_per_execution=1)
+
+    def epoch(model):
+        state = model._get_jax_state(
+            trainable_variables=True, non_trainable_variables=True,
+            optimizer_variables=True, metrics_variables=True,
+            purge_model_variables=True)
+        for _, _, iterator in batches:
+            logs, state = model.train_function(state, iterator)
+        model._jax_state = dict(zip(
+            ("trainable_variables", "non_trainable_variables",
+             "optimizer_variables", "metrics_variables"), state))
+        model._jax_state_synced = False
+        model.jax_state_sync()
+        jax.block_until_ready(logs)
+
+    for mode in MODES:  # warm
+        for _ in range(5):
+            epoch(models[mode])
+    seconds = {mode: [] for mode in MODES}
+    for index in range(epochs):
+        for mode in MODES if index % 2 == 0 else MODES[::-1]:
+            start = time.perf_counter()
+            epoch(models[mode])
+            seconds[mode].append(time.perf_counter() - start)
+    bare = np.asarray(seconds["bare"])
+    out = {}
+    for mode in MODES:
+        times = np.asarray(seconds[mode])
+        out[mode] = (float(np.median(times)),
+                     *(float(v) for v in np.percentile(times / bare,
+                                                       [50, 25, 75])),
+                     float(np.median(times - bare)))
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -114,7 +180,26 @@ def main(argv=None):
                         help="epochs of each fit")
     parser.add_argument("--models", default="dense,lstm")
     parser.add_argument("--batch-size", default="4,32")
+    parser.add_argument("--step-loop", type=int, default=0,
+                        help="JAX: time N epochs of the jitted train "
+                        "steps alone per mode instead of fits")
     args = parser.parse_args(argv)
+    if args.step_loop:
+        if keras.backend.backend() != "jax":
+            parser.error("--step-loop runs JAX's train step; set "
+                         "KERAS_BACKEND=jax")
+        print(f"backend=jax step loop, {args.step_loop} epochs per mode; "
+              "median epoch of the train steps, median paired ratio to "
+              "bare [quartiles], median paired difference")
+        for kind in args.models.split(","):
+            for batch_size in (int(b) for b in args.batch_size.split(",")):
+                r = step_loop(kind, batch_size, args.step_loop)
+                print(f"{kind:6} {batch_size:5d} " + "  ".join(
+                    f"{mode} {1e6 * r[mode][0]:.1f} us {r[mode][1]:.3f} "
+                    f"[{r[mode][2]:.3f}, {r[mode][3]:.3f}] "
+                    f"{1e6 * r[mode][4]:+.1f} us" for mode in MODES),
+                    flush=True)
+        return None
     print(f"backend={keras.backend.backend()} rounds={args.rounds} "
           f"epochs={args.epochs}; median steady epoch, and its median "
           "paired ratio to bare [quartiles]")
