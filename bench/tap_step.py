@@ -21,8 +21,9 @@ With `--step-loop N`, no `fit` runs after a one-epoch warm-up: the three
 models' jitted train steps (JAX only) run one epoch of the training
 batches each, in turn, N times, with the state taken from and synced
 back to the variables once per epoch as `fit` does, and each epoch is
-paired with the bare model's: what the tap and the extra variable add to
-the steps alone, without validation, callbacks or Keras's epoch loop.
+paired with the bare model's (the order rotates, so no mode runs twice in
+a row): what the tap and the extra variable add to the steps alone,
+without validation, callbacks or Keras's epoch loop.
 
 Usage:
 
@@ -158,7 +159,12 @@ def step_loop(kind, batch_size, epochs):
             epoch(models[mode])
     seconds = {mode: [] for mode in MODES}
     for index in range(epochs):
-        for mode in MODES if index % 2 == 0 else MODES[::-1]:
+        # Rotated, so that no mode runs twice in a row: reversing the
+        # order every round ran the bare steps twice at each round's
+        # start, the second time with its buffers in cache (about 30 us
+        # faster on a 2 ms epoch).
+        shift = index % len(MODES)
+        for mode in MODES[shift:] + MODES[:shift]:
             start = time.perf_counter()
             epoch(models[mode])
             seconds[mode].append(time.perf_counter() - start)
