@@ -47,13 +47,12 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from overhead import LONG_VALIDATION_SPLIT  # noqa: E402
-from overhead import build_long  # noqa: E402
 from overhead import data_long  # noqa: E402
-from tap_step import _Unwritten  # noqa: E402
+from overhead import long_steps  # noqa: E402
+from tap_step import _model  # noqa: E402
 
 from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
-from keras_curvewatch.live.device import state_size  # noqa: E402
 
 MODES = ("bare", "variable", "tap", "curvewatch", "nobatch")
 # The first epochs trace and compile the steps.
@@ -61,12 +60,13 @@ WARM_EPOCHS = 5
 
 
 class Baton:
-    """Lets the fits of `n` threads run one epoch at a time, in turn."""
+    """Lets the fits of `n` threads run one epoch at a time, in turn; a
+    finished fit's turns are skipped."""
 
     def __init__(self, n):
         self.n = n
         self.turn = 0
-        self.finished = 0
+        self.finished = set()
         self.condition = threading.Condition()
 
     def wait_for(self, index):
@@ -74,23 +74,25 @@ class Baton:
             self.condition.wait_for(lambda: self.turn == index)
 
     def pass_on(self, index):
+        """Gives the turn to the next fit after `index` still running."""
         with self.condition:
-            self.turn = (index + 1) % self.n
-            self.condition.notify_all()
+            self._pass(index)
 
     def finish(self, index):
-        """Marks fit `index` done; keeps passing its turns until all are."""
+        """Marks fit `index` done and passes its turn on, if it holds it
+        (a fit that failed may end in another's turn)."""
         with self.condition:
-            self.finished += 1
-            self.condition.notify_all()
-        while True:
-            with self.condition:
-                if self.finished == self.n:
-                    return
-                if self.turn == index:
-                    self.turn = (index + 1) % self.n
-                    self.condition.notify_all()
-                self.condition.wait(0.01)
+            self.finished.add(index)
+            if self.turn == index:
+                self._pass(index)
+
+    def _pass(self, index):
+        for step in range(1, self.n + 1):
+            following = (index + step) % self.n
+            if following not in self.finished:
+                self.turn = following
+                break
+        self.condition.notify_all()
 
 
 class _EpochStart(keras.callbacks.Callback):
@@ -120,16 +122,13 @@ class _EpochEnd(keras.callbacks.Callback):
 
 def _fit(mode, index, baton, args, out):
     x, y = data_long(args.model)
-    model = build_long(args.model, seed=0)
-    steps = int(np.ceil(np.floor(len(x) * (1.0 - LONG_VALIDATION_SPLIT))
-                        / args.batch_size))
+    steps = long_steps(len(x), args.batch_size)
+    # `tap_step`'s models: the variable mode's holds the unwritten metric.
+    model = _model(args.model, mode, steps)
     start = _EpochStart(baton, index)
     end = _EpochEnd(start)
     callbacks = [start]
-    if mode == "variable":
-        model._metrics.append(_Unwritten(
-            state_size(loss_tap._capacity_for(steps))))
-    elif mode == "tap":
+    if mode == "tap":
         loss_tap.install(model, steps=steps)
     elif mode in ("curvewatch", "nobatch"):
         callbacks.append(CurveWatch(display=False, warn=lambda f: None,

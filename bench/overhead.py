@@ -85,6 +85,13 @@ LONG_SAMPLES = 98
 LONG_VALIDATION_SPLIT = 0.2
 
 
+def long_steps(n_samples, batch_size):
+    """`fit`'s training steps per epoch in the long case: Keras trains on
+    the first floor(n * (1 - split)) samples, as CurveWatch reads them."""
+    n_train = int(np.floor(n_samples * (1.0 - LONG_VALIDATION_SPLIT)))
+    return int(np.ceil(n_train / batch_size))
+
+
 class NaiveLossReader(keras.callbacks.Callback):
     """Reads the loss on the host every batch: the pattern to avoid."""
 
@@ -198,10 +205,7 @@ def one_long_fit(kind, batch_size, mode, seed, epochs):
     callbacks = [timer, *([watch] if mode == "curvewatch" else []),
                  end_timer]
     if mode == "tap":  # The steps' share: the tap without the hooks.
-        # `fit`'s steps per epoch (Keras trains on the first
-        # floor(n * (1 - split)) samples), as CurveWatch reads them.
-        n_train = int(np.floor(len(x) * (1.0 - LONG_VALIDATION_SPLIT)))
-        loss_tap.install(model, steps=int(np.ceil(n_train / batch_size)))
+        loss_tap.install(model, steps=long_steps(len(x), batch_size))
     start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(x, y, callbacks=callbacks, batch_size=batch_size,
               epochs=epochs, verbose=0,
@@ -271,7 +275,12 @@ def _fit_in_subprocess(kind, batch_size, mode, seed, epochs):
     out = subprocess.run(_fit_command(kind, batch_size, mode, seed, epochs),
                          check=True, capture_output=True, text=True,
                          env=dict(os.environ))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _fit_result(out.stdout)
+
+
+def _fit_result(stdout):
+    """The times a `--one-long-fit` child printed last."""
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _concurrent_cores():
@@ -302,7 +311,7 @@ def _fits_at_once(kind, batch_size, modes, seed, epochs, cores):
         if child.returncode != 0:
             raise SystemExit(f"bench/overhead.py: the {mode} fit failed "
                              f"(exit {child.returncode}):\n{err[-2000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+        results.append(_fit_result(out))
     return results
 
 

@@ -51,8 +51,10 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from overhead import EpochTimer  # noqa: E402
+from overhead import LONG_VALIDATION_SPLIT  # noqa: E402
 from overhead import build_long  # noqa: E402
 from overhead import data_long  # noqa: E402
+from overhead import long_steps  # noqa: E402
 
 from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live.device import state_size  # noqa: E402
@@ -96,7 +98,7 @@ def _model(kind, mode, steps):
 def measure(kind, batch_size, epochs, rounds):
     """Median steady epoch seconds per mode and median paired ratios."""
     x, y = data_long(kind)
-    steps = int(np.ceil(0.8 * len(x) / batch_size))
+    steps = long_steps(len(x), batch_size)
     models = {mode: _model(kind, mode, steps) for mode in MODES}
     epochs_s = {mode: [] for mode in MODES}
     for round_index in range(rounds + 1):
@@ -105,8 +107,8 @@ def measure(kind, batch_size, epochs, rounds):
             timer = EpochTimer()
             callbacks = [timer] + ([_Tap()] if mode == "tap" else [])
             models[mode].fit(x, y, batch_size=batch_size, epochs=epochs,
-                             verbose=0, validation_split=0.2,
-                             callbacks=callbacks)
+                             verbose=0, callbacks=callbacks,
+                             validation_split=LONG_VALIDATION_SPLIT)
             if round_index:  # the first round compiles
                 epochs_s[mode].append(float(np.median(timer.seconds[2:])))
     bare = np.asarray(epochs_s["bare"])
@@ -126,9 +128,10 @@ def step_loop(kind, batch_size, epochs):
     from keras.src.backend.jax.trainer import JAXEpochIterator
 
     x, y = data_long(kind)
-    n_train = int(np.floor(0.8 * len(x)))
+    steps = long_steps(len(x), batch_size)
+    # Only the training samples `fit` keeps.
+    n_train = int(np.floor(len(x) * (1.0 - LONG_VALIDATION_SPLIT)))
     x, y = x[:n_train], y[:n_train]
-    steps = int(np.ceil(n_train / batch_size))
     models = {}
     for mode in MODES:
         model = _model(kind, mode, steps)
