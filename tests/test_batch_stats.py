@@ -81,6 +81,32 @@ def test_folding_epochs_together_equals_folding_each(data):
         np.testing.assert_array_equal(rows[i], one)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda m: st.integers(1, 40).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False,
+                                    width=32)
+                          | st.floats(-4.0, 4.0, width=32),
+                          min_size=k, max_size=k),
+                 min_size=m, max_size=m),
+        st.lists(st.lists(st.integers(1, 64), min_size=k, max_size=k),
+                 min_size=m, max_size=m)))))
+def test_folding_finite_epochs_together_equals_folding_each(data):
+    # The all-finite shortcut of fold_epochs (huge values overflow the
+    # squares and products to inf, as in the general fold).
+    losses, sizes = (np.asarray(a, dtype="float32") for a in data)
+    rows = batch_stats.fold_epochs(losses, sizes)
+    general = batch_stats._fold_rows(
+        np.repeat(INITIAL_STATS[None, :], len(losses), axis=0), losses,
+        sizes)
+    np.testing.assert_array_equal(rows, general)
+    for i in range(len(losses)):
+        one = batch_stats.fold_batches(INITIAL_STATS, losses[i], sizes[i])
+        np.testing.assert_array_equal(rows[i], one)
+        # Signed zeros too (assert_array_equal takes -0.0 == 0.0).
+        np.testing.assert_array_equal(np.signbit(rows[i]), np.signbit(one))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.floats(2.0 ** -10, 2.0 ** 10, width=32)
                          | st.sampled_from([np.nan, np.inf, -np.inf]),

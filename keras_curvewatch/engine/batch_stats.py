@@ -77,8 +77,49 @@ def fold_epochs(losses, batch_sizes):
     """
     losses = np.asarray(losses, dtype=np.float32)
     sizes = np.asarray(batch_sizes, dtype=np.float32)
+    if np.isfinite(losses).all():
+        return _fold_finite_epochs(losses, sizes)
     start = np.repeat(INITIAL_STATS[None, :], losses.shape[0], axis=0)
     return _fold_rows(start, losses, sizes)
+
+
+def _fold_finite_epochs(losses, sizes):
+    """`fold_epochs` when every loss is finite, bit for bit, in about half
+    the numpy calls of `_fold_rows` (a call costs 5-10 us at an epoch end
+    of a fit, the steps having left the caches cold: a read of 12 epochs
+    of 20 batches spent 430 us folding them in a JAX Dense batch-4 fit).
+    The sums are one reduction of the stacked terms, row by row as in
+    `_fold_rows`; the first two differences of each epoch pair with the
+    infinite `LAST` and `LAST_DIFF` of `INITIAL_STATS`, so only the
+    differences from the third batch on can make a flip pair."""
+    f32 = np.float32
+    rows, k = losses.shape
+    shift = losses[:, 0]
+    delta = losses - shift[:, None]
+    with np.errstate(all="ignore"):
+        # SUM, SUM_SQ, WEIGHTED_SUM, SAMPLES (= FINITE_SAMPLES here); the
+        # zeros of INITIAL_STATS added as `_fold_rows` adds them.
+        sums = np.stack([delta, delta * delta, sizes * delta, sizes]).sum(
+            axis=2, dtype=f32) + f32(0.0)
+        diff = losses[:, 1:] - losses[:, :-1]
+        product = diff[:, 1:] * diff[:, :-1]
+        pair = np.isfinite(product)
+        flips = np.count_nonzero(pair & (product < 0), axis=1)
+    new = np.repeat(INITIAL_STATS[None, :], rows, axis=0)
+    new[:, N_BATCHES] = new[:, N_FINITE] = f32(k)
+    new[:, SHIFT] = shift
+    new[:, SUM], new[:, SUM_SQ], new[:, WEIGHTED_SUM] = sums[:3]
+    new[:, SAMPLES] = new[:, FINITE_SAMPLES] = sums[3]
+    new[:, MIN] = losses.min(axis=1)
+    new[:, MAX] = losses.max(axis=1)
+    new[:, LAST] = losses[:, -1]
+    # With one batch, its difference is taken with the infinite LAST.
+    new[:, LAST_DIFF] = diff[:, -1] if k > 1 else losses[:, 0] - np.inf
+    new[:, FLIPS] = flips
+    new[:, FLIP_PAIRS] = np.count_nonzero(pair, axis=1)
+    new[:, BATCH_MIN] = np.minimum(new[:, BATCH_MIN], sizes.min(axis=1))
+    new[:, BATCH_MAX] = np.maximum(new[:, BATCH_MAX], sizes.max(axis=1))
+    return new
 
 
 def _fold_rows(s, losses, sizes):

@@ -106,6 +106,9 @@ class DiagnosisCadence:
         self.spent = 0.0  # seconds spent in full diagnoses
         self.last_cost = 0.0  # seconds of the last full diagnosis
         self._recent = []  # (seconds, epochs) of the last RECENT_COSTS
+        # The least of their costs per epoch covered (fixed part included):
+        # `predicted_cost` is this times the epochs plus the fixed part.
+        self._cost_rate = 0.0
         self.epochs = 0  # epochs seen
         self.runs = 0  # full diagnoses run
         self.behind = False  # epochs seen since the last full diagnosis
@@ -139,8 +142,13 @@ class DiagnosisCadence:
         self.behind = True
         if self.runs == 0 or self.alarm(history, entry):
             return True
-        return (self.spent + self.predicted_cost()
-                < self.budget * self._training_time())
+        # `predicted_cost()` and `_training_time()` inline: this runs at
+        # every epoch end, where each call costs a few microseconds more
+        # than in a warm loop (the steps have evicted it from the caches).
+        spent = self.spent + self.check_spent
+        return (self.spent + self._cost_rate * (
+            self.epochs + FIXED_COST_EPOCHS) < self.budget * (
+                time.perf_counter() - self._begin - spent))
 
     def predicted_cost(self, epochs=None):
         """Seconds a full diagnosis of `epochs` epochs (default: those
@@ -149,9 +157,7 @@ class DiagnosisCadence:
         `FIXED_COST_EPOCHS` (its fixed part), the least of them; 0 before
         the first."""
         epochs = self.epochs if epochs is None else epochs
-        return min((cost * (epochs + FIXED_COST_EPOCHS)
-                    / (covered + FIXED_COST_EPOCHS)
-                    for cost, covered in self._recent), default=0.0)
+        return self._cost_rate * (epochs + FIXED_COST_EPOCHS)
 
     @contextlib.contextmanager
     def timed(self):
@@ -164,6 +170,8 @@ class DiagnosisCadence:
             self.spent += self.last_cost
             self._recent = (self._recent + [
                 (self.last_cost, self.epochs)])[-RECENT_COSTS:]
+            self._cost_rate = min(cost / (covered + FIXED_COST_EPOCHS)
+                                  for cost, covered in self._recent)
             self.runs += 1
             self.behind = False
 
