@@ -362,8 +362,8 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
         if (self._accumulator is not None
                 and not self._accumulator.counts_validation):
             counter = loss_tap.validation_counter(self.model)
-        self._tracked_n_val = 0 if counter is None else int(round(float(
-            keras.ops.convert_to_numpy(counter.value))))
+        self._tracked_n_val = 0 if counter is None else int(round(
+            counter()))
 
     def _deferrable(self):
         """Whether this epoch's batch statistics can wait for the next

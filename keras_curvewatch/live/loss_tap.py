@@ -31,6 +31,8 @@ from keras_curvewatch.live.device import state_size
 from keras_curvewatch.live.label_counts import LabelCounter
 from keras_curvewatch.live.label_counts import label_kind
 from keras_curvewatch.live.label_counts import label_slots
+from keras_curvewatch.live.loss_tracker import PackedMean
+from keras_curvewatch.live.loss_tracker import pack_loss_tracker
 
 # A longer known epoch gets a ring that holds all of it, up to 2**16
 # batches (512 KiB), so that TensorFlow never folds inside the step.
@@ -95,8 +97,9 @@ def _global_batch(loss, batch_size):
 
 
 def validation_counter(model):
-    """The variable in which Keras counts the samples of each evaluation,
-    or None where it cannot stand in for the tap's own count.
+    """A function that reads the count of samples Keras's loss tracker
+    kept in the last evaluation, or None where it cannot stand in for the
+    tap's own count.
 
     Keras's loss tracker (a `Mean`) is reset before validation, and the
     backend trainers' `test_step` adds each batch to it with its size
@@ -116,6 +119,8 @@ def validation_counter(model):
     if not _keras_test_step(model):
         return None
     tracker = getattr(model, "_loss_tracker", None)
+    if isinstance(tracker, PackedMean):
+        return tracker.read_count
     count = getattr(tracker, "count", None)
     if not isinstance(count, keras.Variable):
         return None
@@ -123,7 +128,7 @@ def validation_counter(model):
         strategy = getattr(model, "distribute_strategy", None)
         if getattr(strategy, "num_replicas_in_sync", 1) != 1:
             return None
-    return count
+    return lambda: float(keras.ops.convert_to_numpy(count.value))
 
 
 def _keras_test_step(model):
@@ -205,6 +210,17 @@ def _tap_batch(accumulator, labels, model, loss, x, y, y_pred, training):
         labels.add(_first_tensor(y), training)
 
 
+def _pack(model):
+    """Packs the model's loss tracker (`loss_tracker.PackedMean`, JAX
+    only) and rebuilds the step functions already traced with the old
+    one."""
+    if not pack_loss_tracker(model):
+        return
+    for name in ("train_function", "test_function"):
+        if getattr(model, name, None) is not None:
+            getattr(model, f"make_{name}")(force=True)
+
+
 def install(model, capacity=None, steps=None, count_validation=None):
     """Taps `model.compute_loss` so that each training batch updates a
     `BatchLossAccumulator`.
@@ -212,6 +228,9 @@ def install(model, capacity=None, steps=None, count_validation=None):
     The tap is installed once per model and reused by later `fit()` calls.
     The model's train function is rebuilt so that the next call traces the
     tap; an already installed tap is returned without rebuilding anything.
+    On JAX, the model's loss tracker is packed into one variable
+    (`keras_curvewatch.live.loss_tracker`), which logs the same loss and
+    costs the steps less than the tap's own variable adds.
 
     Args:
         model: keras.Model. A compiled model.
@@ -231,9 +250,11 @@ def install(model, capacity=None, steps=None, count_validation=None):
     """
     existing = installed_accumulator(model)
     if existing is not None:
+        _pack(model)  # `compile` again puts a `Mean` back
         _refold(existing, model, steps)
         existing._soft = None  # a new fit starts with a full reset
         return existing
+    _pack(model)
     if capacity is None:
         capacity = _capacity_for(steps)
     accumulator = _new_accumulator(model, capacity)
