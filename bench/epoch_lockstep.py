@@ -13,8 +13,10 @@ bare fit's epoch `i`. The modes:
 - `bare`: no callback;
 - `variable`: one more metric variable the size of the tap's, never
   written (what Keras's handling of one more metric variable costs);
-- `tap`: the tap installed (`loss_tap.install`), none of CurveWatch's
-  hooks;
+- `tap`: the tap installed (`loss_tap.install`, which on JAX also packs
+  the loss tracker), none of CurveWatch's hooks;
+- `packed`: the loss tracker packed (`loss_tracker.PackedMean`), no tap:
+  what Keras's own two-variable tracker costs JAX;
 - `curvewatch`: `CurveWatch()`;
 - `nobatch`: `CurveWatch(per_batch=False)`: the hooks without the tap.
 
@@ -52,9 +54,10 @@ from overhead import long_steps  # noqa: E402
 from tap_step import _model  # noqa: E402
 
 from keras_curvewatch.live import loss_tap  # noqa: E402
+from keras_curvewatch.live import loss_tracker  # noqa: E402
 from keras_curvewatch.live.callback import CurveWatch  # noqa: E402
 
-MODES = ("bare", "variable", "tap", "curvewatch", "nobatch")
+MODES = ("bare", "variable", "tap", "curvewatch", "nobatch", "packed")
 # The first epochs trace and compile the steps.
 WARM_EPOCHS = 5
 
@@ -130,6 +133,8 @@ def _fit(mode, index, baton, args, out):
     callbacks = [start]
     if mode == "tap":
         loss_tap.install(model, steps=steps)
+    elif mode == "packed":
+        loss_tracker.pack_loss_tracker(model)
     elif mode in ("curvewatch", "nobatch"):
         callbacks.append(CurveWatch(display=False, warn=lambda f: None,
                                     per_batch=mode == "curvewatch"))

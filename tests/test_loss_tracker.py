@@ -56,6 +56,7 @@ def test_curvewatch_logs_keras_own_losses_bit_for_bit():
     watch = CurveWatch(display=False, warn=lambda finding: None)
     got = _fit(watched, [watch])
     assert isinstance(watched._loss_tracker, PackedMean) is JAX
+    assert isinstance(watched._loss_tracker, keras.metrics.Mean)
     assert not isinstance(bare._loss_tracker, PackedMean)
     for key in ("loss", "val_loss"):
         assert got[key] == expected[key], key  # floats, compared exactly

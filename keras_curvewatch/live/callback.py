@@ -75,7 +75,10 @@ class CurveWatch(ResumeMixin, keras.callbacks.Callback):
     the callback switches itself off.
 
     The per-batch tap wraps `model.compute_loss` and adds a metric with an
-    empty result to the model (neither is saved with the model). It is
+    empty result to the model (neither is saved with the model); on JAX it
+    also puts a one-variable twin of Keras's loss tracker in its place,
+    which logs the same loss to the bit and costs each step less (see
+    `keras_curvewatch.live.loss_tracker`). It is
     installed at the first `fit` and reused by later ones. A custom
     `train_step` that never calls `compute_loss` gets no per-batch
     statistics; the report then says so and uses the epoch logs alone.

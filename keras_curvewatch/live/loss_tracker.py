@@ -32,20 +32,23 @@ except ImportError:  # pragma: no cover - depends on the Keras version
 TOTAL, COUNT = 0, 1
 
 
-class PackedMean(keras.metrics.Metric):
+class PackedMean(keras.metrics.Mean):
     """A `keras.metrics.Mean` of float32 values kept in one variable.
 
     `update_state` and the traced `result` are `Mean`'s, on the slots
-    `TOTAL` and `COUNT` of the variable `state`; the eager `result` (what
-    `fit` logs at an epoch end) divides on the host, in float32 as the
-    device does, from one transfer.
+    `TOTAL` and `COUNT` of the variable `state` (there are no `total` and
+    `count` variables); the eager `result` (what `fit` logs at an epoch
+    end) divides on the host, in float32 as the device does, from one
+    transfer.
 
     Args:
         name: str. The metric name. Defaults to `"loss"`.
     """
 
     def __init__(self, name="loss"):
-        super().__init__(name=name, dtype="float32")
+        # `Metric.__init__`, not `Mean.__init__`, which adds `total` and
+        # `count`: an instance of `Mean` still, for code that checks.
+        keras.metrics.Metric.__init__(self, name=name, dtype="float32")
         self.state = self.add_variable(
             shape=(2,), initializer="zeros", dtype="float32",
             name="total_and_count")
