@@ -31,6 +31,10 @@ configuration vary by 5-10 % from round to round, most of it in XLA's
 compilation) blurs the ratios. With `--long-tap`, each round also fits
 with the tap installed and none of CurveWatch's hooks, in its own process:
 what the tapped steps and their compilation add, apart from the hooks.
+On JAX the tap also packs Keras's loss tracker into one variable
+(`keras_curvewatch.live.loss_tracker`), which takes less of each epoch
+than Keras's own: `bench/epoch_lockstep.py --modes bare,packed,tap`
+shows the two apart.
 
 Usage:
 
