@@ -65,13 +65,19 @@ _BATCH_VALUE = st.one_of(
     st.floats(2.0 ** -20, 2.0 ** 20, width=32))
 
 
+def _epochs(values, max_epochs):
+    """Up to `max_epochs` epochs of 1-40 batches each, as many in every
+    epoch: `(losses, sizes)`, the losses drawn from `values`."""
+    return st.integers(1, max_epochs).flatmap(
+        lambda m: st.integers(1, 40).flatmap(lambda k: st.tuples(
+            st.lists(st.lists(values, min_size=k, max_size=k),
+                     min_size=m, max_size=m),
+            st.lists(st.lists(st.integers(1, 64), min_size=k, max_size=k),
+                     min_size=m, max_size=m))))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 4).flatmap(lambda m: st.integers(1, 40).flatmap(
-    lambda k: st.tuples(
-        st.lists(st.lists(_BATCH_VALUE, min_size=k, max_size=k),
-                 min_size=m, max_size=m),
-        st.lists(st.lists(st.integers(1, 64), min_size=k, max_size=k),
-                 min_size=m, max_size=m)))))
+@given(_epochs(_BATCH_VALUE, 4))
 def test_folding_epochs_together_equals_folding_each(data):
     losses, sizes = (np.asarray(a, dtype="float32") for a in data)
     rows = batch_stats.fold_epochs(losses, sizes)
@@ -82,15 +88,8 @@ def test_folding_epochs_together_equals_folding_each(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 5).flatmap(lambda m: st.integers(1, 40).flatmap(
-    lambda k: st.tuples(
-        st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False,
-                                    width=32)
-                          | st.floats(-4.0, 4.0, width=32),
-                          min_size=k, max_size=k),
-                 min_size=m, max_size=m),
-        st.lists(st.lists(st.integers(1, 64), min_size=k, max_size=k),
-                 min_size=m, max_size=m)))))
+@given(_epochs(st.floats(allow_nan=False, allow_infinity=False, width=32)
+               | st.floats(-4.0, 4.0, width=32), 5))
 def test_folding_finite_epochs_together_equals_folding_each(data):
     # The all-finite shortcut of fold_epochs (huge values overflow the
     # squares and products to inf, as in the general fold).

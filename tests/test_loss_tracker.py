@@ -19,31 +19,19 @@ from keras_curvewatch import CurveWatch  # noqa: E402
 from keras_curvewatch.live import loss_tap  # noqa: E402
 from keras_curvewatch.live.loss_tracker import PackedMean  # noqa: E402
 
+import tiny_regression  # noqa: E402
+
 pytestmark = pytest.mark.backend
 
 JAX = keras.backend.backend() == "jax"
 
 
-def _data(n=98, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 6)).astype("float32")
-    y = (x @ rng.normal(size=(6, 1)) + 0.5 * rng.normal(size=(n, 1)))
-    return x, y.astype("float32")
-
-
-def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(8, activation="relu"),
-        keras.layers.Dense(1),
-    ])
-    model.compile(keras.optimizers.Adam(0.01), "mse")
-    return model
+def _model():
+    return tiny_regression.build_model(keras)
 
 
 def _fit(model, callbacks, epochs=4, **kwargs):
-    x, y = _data()
+    x, y = tiny_regression.data(98)
     return model.fit(x, y, batch_size=4, epochs=epochs, verbose=0,
                      validation_split=0.2, callbacks=callbacks,
                      **kwargs).history
@@ -63,7 +51,7 @@ def test_curvewatch_logs_keras_own_losses_bit_for_bit():
     for a, b in zip(bare.get_weights(), watched.get_weights()):
         np.testing.assert_array_equal(a, b)
     # evaluate() and the validation size read from the packed count.
-    x, y = _data(40, seed=1)
+    x, y = tiny_regression.data(40)
     assert (watched.evaluate(x, y, batch_size=4, verbose=0)
             == bare.evaluate(x, y, batch_size=4, verbose=0))
     assert watch.report.context["n_val"] == 20  # 98 * 0.2, the last 20
@@ -102,7 +90,7 @@ def test_compile_again_is_packed_again_and_saving_ignores_it(tmp_path):
     assert isinstance(model._loss_tracker, PackedMean)
     assert [m.name for m in model.metrics][0] == "loss"
     assert model._loss_tracker not in model._metrics  # not tracked twice
-    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.compile(keras.optimizers.SGD(0.05), "mse")
     assert type(model._loss_tracker) is keras.metrics.Mean
     again = _fit(model, [watch], epochs=2)
     assert isinstance(model._loss_tracker, PackedMean)
@@ -114,7 +102,7 @@ def test_compile_again_is_packed_again_and_saving_ignores_it(tmp_path):
         warnings.simplefilter("error")  # no variable-count mismatch
         restored = keras.models.load_model(path)
     assert type(restored._loss_tracker) is keras.metrics.Mean
-    x, y = _data(40, seed=1)
+    x, y = tiny_regression.data(40)
     np.testing.assert_allclose(
         restored.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0),
         rtol=1e-6)
