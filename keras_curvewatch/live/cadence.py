@@ -142,13 +142,8 @@ class DiagnosisCadence:
         self.behind = True
         if self.runs == 0 or self.alarm(history, entry):
             return True
-        # `predicted_cost()` and `_training_time()` inline: this runs at
-        # every epoch end, where each call costs a few microseconds more
-        # than in a warm loop (the steps have evicted it from the caches).
-        spent = self.spent + self.check_spent
-        return (self.spent + self._cost_rate * (
-            self.epochs + FIXED_COST_EPOCHS) < self.budget * (
-                time.perf_counter() - self._begin - spent))
+        return (self.spent + self.predicted_cost()
+                < self.budget * self._training_time())
 
     def predicted_cost(self, epochs=None):
         """Seconds a full diagnosis of `epochs` epochs (default: those

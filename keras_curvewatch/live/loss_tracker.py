@@ -77,17 +77,18 @@ class PackedMean(keras.metrics.Mean):
 
     def result(self):
         value = self.state.value
-        if _traced(value) or not getattr(value, "is_fully_addressable",
-                                         True):
-            return ops.divide_no_nan(value[TOTAL], value[COUNT])
-        try:
-            total, count = np.asarray(value, dtype=np.float32)
-        except Exception:  # an array numpy cannot read: on the device
-            return ops.divide_no_nan(value[TOTAL], value[COUNT])
-        if count == 0:  # `divide_no_nan`
-            return np.float32(0.0)
-        with np.errstate(all="ignore"):
-            return total / count
+        if not _traced(value) and getattr(value, "is_fully_addressable",
+                                          True):
+            try:
+                total, count = np.asarray(value, dtype=np.float32)
+            except Exception:  # an array numpy cannot read: on the device
+                pass
+            else:
+                if count == 0:  # `divide_no_nan`
+                    return np.float32(0.0)
+                with np.errstate(all="ignore"):
+                    return total / count
+        return ops.divide_no_nan(value[TOTAL], value[COUNT])
 
     def read_count(self):
         """The count, on the host (float): what `Mean.count` holds."""
